@@ -1,0 +1,1 @@
+"""Signed append-only logs shared by the office app, the hub and the auditor."""
