@@ -16,8 +16,9 @@ COMMANDS = ["commune", "sync-server", "commune-audit"]
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which(args[0], path=str(BIN)) or args[0]
-    return subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [exe, *args[1:]], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)

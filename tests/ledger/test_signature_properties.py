@@ -64,8 +64,9 @@ def test_flipped_leaf_bit_is_an_error_at_that_entry(index: int, bit: st.DataObje
     b = bit.draw(st.integers(0, len(leaf) * 8 - 1))
     leaves = list(LED.leaves)
     leaves[index] = _flip(leaf, b)
-    report = verify_ledger(leaves, station_cert=LED.station_cert, origin=ORIGIN,
-                           checkpoints=LED.checkpoints)
+    report = verify_ledger(
+        leaves, station_cert=LED.station_cert, origin=ORIGIN, checkpoints=LED.checkpoints
+    )
     assert not report.ok
     first = min(f.index for f in report.findings if f.index is not None)
     assert first == index
@@ -101,12 +102,23 @@ def test_flipped_cosignature_bit_fails(bit: int) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(field=st.sampled_from(["key_id", "public_key", "role", "name", "office", "station",
-                              "not_before", "issuer", "sig"]), bit=st.integers(0, 7))
+@given(
+    field=st.sampled_from(
+        ["key_id", "public_key", "role", "name", "office", "station", "not_before", "issuer", "sig"]
+    ),
+    bit=st.integers(0, 7),
+)
 def test_changed_certificate_byte_fails(field: str, bit: int) -> None:
     officer = SigningKey.from_seed(b"o" * 32)
-    cert = issue_certificate(STATION, officer.public, role="officer", name="Nguyễn Thị Hoa",
-                             office="000.00.17.H56", station=1, not_before="2026-11-23T08:00:00+07:00")
+    cert = issue_certificate(
+        STATION,
+        officer.public,
+        role="officer",
+        name="Nguyễn Thị Hoa",
+        office="000.00.17.H56",
+        station=1,
+        not_before="2026-11-23T08:00:00+07:00",
+    )
     value = cert[field]
     changed: str | int
     # Flip one bit of one character (or of the number) of the field.
@@ -134,8 +146,12 @@ def test_tampered_receipt_proof_fails(index: int, line: st.DataObject) -> None:
     if tampered_text == text:
         return
     with pytest.raises(LedgerError):
-        verify_proof(tampered_text, LED.leaves[index], ed25519_verifier(ORIGIN, STATION.public),
-                     origin=ORIGIN)
+        verify_proof(
+            tampered_text,
+            LED.leaves[index],
+            ed25519_verifier(ORIGIN, STATION.public),
+            origin=ORIGIN,
+        )
 
 
 def test_signed_record_with_wrong_key_fails() -> None:
