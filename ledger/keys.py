@@ -1,7 +1,9 @@
 """Ed25519 keys: generation, encrypted storage, and the public-key policy for certification.
 
-Private keys are stored as PKCS#8 PEM encrypted under a passphrase (`cryptography`'s
-BestAvailableEncryption: PBES2 with a memory-hard or iterated KDF and AES-256). Public keys are raw
+Private keys are stored as encrypted PKCS#8 PEM (PBES2, AES-256) inside a small JSON key file.
+Its password is the officer's passphrase stretched with scrypt: `cryptography`'s own PKCS#8
+encryption uses a fast KDF (a guess costs well under a millisecond), far too cheap for the short
+passphrases officers choose. Public keys are raw
 32 bytes. Before a key is certified we decode the point ourselves, because OpenSSL accepts keys
 that an auditor must never see certified: non-canonical encodings (y >= p, or x = 0 with the sign
 bit set) and points of small order, whose signatures can verify for many messages.
@@ -9,17 +11,25 @@ bit set) and points of small order, whose signatures can verify for many message
 
 from __future__ import annotations
 
+import json
+import os
+import unicodedata
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger.encoding import key_id
+from ledger.encoding import b64url, key_id, unb64url
 from ledger.errors import KeyRefused, WrongPassphrase
 
 __all__ = ["SigningKey", "check_public_key", "verifier_for", "verify_signature"]
 
+KEY_FILE_TYPE = "commune.keyfile/v1"
+SCRYPT_N = 2**15  # ~32 MB and ~0.1 s per try on an old PC; stored in the file, so it can grow
 _P = 2**255 - 19
 _D = (-121665 * pow(121666, _P - 2, _P)) % _P
 _SQRT_M1 = pow(2, (_P - 1) // 4, _P)
@@ -49,24 +59,64 @@ class SigningKey:
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
 
-    def to_encrypted_pem(self, passphrase: str) -> bytes:
+    def seal(self, passphrase: str, *, cost: int = SCRYPT_N) -> bytes:
+        """The key file: encrypted PKCS#8 (PBES2, AES-256) whose password is the passphrase
+        stretched with scrypt, so each guess at a weak passphrase costs ~32 MB and ~0.1 s."""
         if not passphrase:
             raise KeyRefused("a private key is never stored without a passphrase")
-        return self._key.private_bytes(
+        salt = os.urandom(16)
+        pem = self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
+            serialization.BestAvailableEncryption(_stretch(passphrase, salt, cost)),
         )
+        doc = {"type": KEY_FILE_TYPE, "kdf": "scrypt", "n": cost, "r": 8, "p": 1,
+               "salt": b64url(salt), "key_id": self.key_id, "pkcs8": pem.decode("ascii")}
+        return json.dumps(doc, indent=1).encode("utf-8")
 
     @classmethod
-    def from_encrypted_pem(cls, pem: bytes, passphrase: str) -> SigningKey:
+    def unseal(cls, data: bytes, passphrase: str) -> SigningKey:
         try:
-            key = serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
+            doc = json.loads(data)
+            if doc.get("type") != KEY_FILE_TYPE or doc.get("kdf") != "scrypt":
+                raise ValueError("not a commune key file")
+            n, salt, pem = int(doc["n"]), unb64url(doc["salt"], 16), doc["pkcs8"].encode("ascii")
+            if not 2 <= n <= 2**20 or n & (n - 1):
+                raise ValueError("bad scrypt cost")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise KeyRefused("the key file is damaged or not a commune key file") from exc
+        try:
+            key = serialization.load_pem_private_key(pem, _stretch(passphrase, salt, n))
         except (ValueError, TypeError) as exc:
-            raise WrongPassphrase("wrong passphrase, or the key file is damaged") from exc
+            raise WrongPassphrase("wrong passphrase") from exc
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyRefused("the key file does not hold an Ed25519 key")
         return cls(key)
+
+    def wrap(self, secret: bytes) -> bytes:
+        """Encrypt `secret` so only the holder of this key can read it (AES-256-GCM under a key
+        derived from the private key): how an officer's sign-in also unlocks the station key."""
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self._wrapping_key()).encrypt(nonce, secret, b"commune-wrap/v1")
+
+    def unwrap(self, blob: bytes) -> bytes:
+        try:
+            return AESGCM(self._wrapping_key()).decrypt(blob[:12], blob[12:], b"commune-wrap/v1")
+        except (InvalidTag, ValueError) as exc:
+            raise KeyRefused("this key cannot open that wrapped secret") from exc
+
+    def _wrapping_key(self) -> bytes:
+        raw = self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"commune-wrap/v1").derive(raw)
+
+
+def _stretch(passphrase: str, salt: bytes, cost: int) -> bytes:
+    kdf = Scrypt(salt=salt, length=32, n=cost, r=8, p=1)
+    return b64url(kdf.derive(unicodedata.normalize("NFC", passphrase).encode("utf-8"))).encode()
 
 
 @lru_cache(maxsize=4096)

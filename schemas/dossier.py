@@ -265,6 +265,10 @@ class Dossier(Record):
     withdrawn_at: Rfc3339 | None = None
     supplement_rounds: Count = 0
     paused_seconds: Count = 0
+    paused_at: Rfc3339 | None = None
+    """When the open supplement request was made (the deadline clock is paused since)."""
+    resume_status: DossierStatus | None = None
+    """The status to return to when the supplement arrives."""
     rating: Rating | None = None
     conflicts: Count = 0
     """Events kept but marked `conflict` (invalid in the state they landed on, DESIGN 6)."""

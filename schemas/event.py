@@ -281,10 +281,13 @@ class RequestSupplementData(Record):
 
 
 class SupplementData(Record):
-    """The applicant supplied what was asked."""
+    """The applicant supplied what was asked; the deadline clock resumes."""
 
     note: Reason | None = None
     documents: list[DossierDocument] = Field(default_factory=list)
+    due_at: Rfc3339 | None = None
+    """The new appointment: the old one moved by the working time the dossier waited (computed
+    by the station with the calendar of `due_inputs`, so every fold agrees without one)."""
 
 
 class RefuseData(Record):

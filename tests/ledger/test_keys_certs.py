@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
+
 import pytest
 
 from ledger.certs import issue_certificate, verify_certificate
@@ -20,15 +23,36 @@ def test_key_id_is_sha256_prefix() -> None:
     assert key.key_id == hashlib.sha256(key.public).hexdigest()[:16] == key_id(key.public)
 
 
-def test_encrypted_pem_roundtrip_and_wrong_passphrase() -> None:
+def test_key_file_roundtrip_and_wrong_passphrase() -> None:
     key = SigningKey.generate()
-    pem = key.to_encrypted_pem("mật khẩu đúng")
-    assert b"ENCRYPTED PRIVATE KEY" in pem
-    assert SigningKey.from_encrypted_pem(pem, "mật khẩu đúng").public == key.public
+    sealed = key.seal("mật khẩu đúng", cost=2**10)
+    doc = json.loads(sealed)
+    assert doc["kdf"] == "scrypt" and "ENCRYPTED PRIVATE KEY" in doc["pkcs8"]
+    assert SigningKey.unseal(sealed, "mật khẩu đúng").public == key.public
+    # NFC: the same passphrase typed with a decomposed keyboard layout still opens it.
+    assert SigningKey.unseal(sealed, unicodedata.normalize("NFD", "mật khẩu đúng")).public == key.public
     with pytest.raises(WrongPassphrase):
-        SigningKey.from_encrypted_pem(pem, "sai")
+        SigningKey.unseal(sealed, "sai")
     with pytest.raises(KeyRefused):
-        key.to_encrypted_pem("")
+        key.seal("")
+    with pytest.raises(KeyRefused):
+        SigningKey.unseal(b"{not json", "x")
+    with pytest.raises(KeyRefused):
+        SigningKey.unseal(json.dumps({**doc, "n": 3}).encode(), "mật khẩu đúng")
+
+
+def test_default_cost_is_memory_hard() -> None:
+    assert json.loads(SigningKey.generate().seal("x"))["n"] >= 2**15
+
+
+def test_wrap_unwrap_secret() -> None:
+    officer, other = SigningKey.generate(), SigningKey.generate()
+    blob = officer.wrap(b"station secret")
+    assert officer.unwrap(blob) == b"station secret"
+    with pytest.raises(KeyRefused):
+        other.unwrap(blob)
+    with pytest.raises(KeyRefused):
+        officer.unwrap(blob[:-1] + bytes([blob[-1] ^ 1]))
 
 
 def test_sign_and_verify_record() -> None:
