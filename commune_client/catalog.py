@@ -203,10 +203,7 @@ def _csv_where(line: int, loc: tuple[int | str, ...]) -> str:
 
 
 def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8-sig"
+    encoding = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -311,7 +308,7 @@ def _parse_json(text: str) -> list[Procedure]:
 # CSV
 
 _TRUE = {"true", "1", "có", "co", "yes", "x", "đúng"}
-_FALSE = {"false", "0", "không", "khong", "no", ""}
+_FALSE = {"false", "0", "không", "khong", "no", "sai"}
 _GROUPED = re.compile(r"\d{1,3}(?:([.,\u00a0 ])\d{3})(?:\1\d{3})*")
 
 
@@ -429,7 +426,9 @@ def _csv_item(row: Mapping[str, str], line: int) -> tuple[dict[str, Any], list[s
         elif column in {"on_the_spot", "demo"}:
             flag = _boolean(value)
             if flag is None:
-                problems.append(f"{where}: phải là true/false, 1/0 hoặc có/không, không phải {value!r}")
+                problems.append(
+                    f"{where}: phải là true/false, 1/0 hoặc có/không, không phải {value!r}"
+                )
                 failed.add(column)
             else:
                 item[column] = flag
@@ -457,17 +456,20 @@ def _parse_csv(text: str) -> list[Procedure]:
         raise CatalogError("Tệp danh mục trống: không có thủ tục nào")
     header_line, header = rows[0]
     names = [_header_name(cell) for cell in header]
-    seen: set[str] = set()
-    for name in names:
-        if name and name in seen:
-            raise CatalogError(f"Dòng {header_line} (tiêu đề): cột {name} xuất hiện hai lần")
-        seen.add(name)
-    missing = [column for column in REQUIRED_COLUMNS if column not in seen]
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise CatalogError(
             f"Dòng {header_line} phải là dòng tiêu đề; thiếu cột bắt buộc: {', '.join(missing)} "
             f"(các cột: {', '.join(CATALOG_CSV_COLUMNS)})"
         )
+    for column in CATALOG_CSV_COLUMNS:
+        if names.count(column) > 1:
+            raise CatalogError(f"Dòng {header_line} (tiêu đề): cột {column} xuất hiện hai lần")
+    # columns we do not know are ignored, like unknown JSON keys (the first of a repeated one)
+    names = [
+        name if name in CATALOG_CSV_COLUMNS or name not in names[:index] else ""
+        for index, name in enumerate(names)
+    ]
     if len(rows) == 1:
         raise CatalogError("Tệp CSV chỉ có dòng tiêu đề, không có thủ tục nào")
     errors: list[str] = []

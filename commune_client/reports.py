@@ -65,6 +65,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, TypedDict, TypeVar
 
 __all__ = [
+    "UNKNOWN_FIELD",
     "VN_TZ",
     "Bieu06",
     "FieldReport",
@@ -72,7 +73,6 @@ __all__ = [
     "Period",
     "ReceivedCounts",
     "ResolvedCounts",
-    "UNKNOWN_FIELD",
     "awaiting_supplement",
     "bieu06",
     "due_within_24h",

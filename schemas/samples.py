@@ -36,7 +36,7 @@ PROCEDURES: list[tuple[str, str, str, int, str, int, list[str]]] = [
         ["Tờ khai đăng ký kết hôn", "Giấy xác nhận tình trạng hôn nhân"],
     ),
     (
-        "1.001022",
+        "1.000656",
         "Đăng ký khai tử",
         "Hộ tịch",
         1,
@@ -45,7 +45,7 @@ PROCEDURES: list[tuple[str, str, str, int, str, int, list[str]]] = [
         ["Tờ khai đăng ký khai tử", "Giấy báo tử"],
     ),
     (
-        "2.000908",
+        "2.000815",
         "Chứng thực bản sao từ bản chính",
         "Chứng thực",
         0,
@@ -64,7 +64,7 @@ PROCEDURES: list[tuple[str, str, str, int, str, int, list[str]]] = [
     ),
     (
         "1.001699",
-        "Xác nhận hộ gia đình làm nông nghiệp có mức sống trung bình",
+        "Xác định mức độ khuyết tật và cấp Giấy xác nhận khuyết tật",
         "Bảo trợ xã hội",
         10,
         "working_days",

@@ -1,4 +1,4 @@
-"""`FormContext`: who issues a form (the unit names printed in the header, the officer, the place)."""
+"""`FormContext`: who issues a form (unit names for the header, the officer, the place)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from commune_client.forms.context import FormContext
@@ -28,7 +28,7 @@ def _two_lines(value: str | None) -> str:
 
 
 def control_slip_pdf(
-    ctx: FormContext, dossier: Mapping[str, Any], rows: list[Mapping[str, Any]]
+    ctx: FormContext, dossier: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
 ) -> bytes:
     """The dossier's hand-offs, each with its time, its due time and whether it was on time.
 
@@ -81,11 +81,11 @@ def control_slip_pdf(
             ]
         )
     if not body:
-        body.append(["", "(Chưa có bước giao, nhận nào)", "", "", "", ""])
+        body.append(["", "", "(Chưa có bước giao, nhận nào)", "", "", ""])
     pdf.table_of(
         HEADINGS,
         body,
-        widths=(11, 28, 54, 40, 17, 24),
+        widths=(11, 28, 52, 40, 19, 24),
         align=("C", "L", "L", "L", "C", "L"),
     )
     return bytes(pdf.output())

@@ -42,7 +42,7 @@ class Signature:
     hint: str = "(Ký, ghi rõ họ tên)"
 
 
-class FormPDF(FPDF):  # type: ignore[misc]  # fpdf2 ships no type information
+class FormPDF(FPDF):
     """A form page in mm with DejaVu Sans; `size` is the body font size in points."""
 
     def __init__(
@@ -121,8 +121,9 @@ class FormPDF(FPDF):  # type: ignore[misc]  # fpdf2 ships no type information
         hs = min(hs, hs * (right_w - 2) / self.get_string_width(NATIONAL_NAME))
         h = hs * 0.5
 
-        self.regular(hs)
-        self.mcell(left_w, h, t(ctx.parent_agency).upper(), align="C")
+        if t(ctx.parent_agency).strip():
+            self.regular(hs)
+            self.mcell(left_w, h, t(ctx.parent_agency).upper(), align="C")
         self.bold(hs)
         self.set_x(x0)
         self.mcell(left_w, h, t(ctx.unit_name).upper(), align="C")
@@ -239,31 +240,45 @@ class FormPDF(FPDF):  # type: ignore[misc]  # fpdf2 ships no type information
 
     # ------------------------------------------------------------------------------ signatures
 
-    def signatures(self, blocks: Sequence[Signature | None], *, space: float = 15.0) -> None:
-        """Signature columns side by side (None: an empty column); kept on one page."""
+    def signatures(
+        self,
+        blocks: Sequence[Signature | None],
+        *,
+        space: float = 15.0,
+        columns: Sequence[tuple[float, float]] | None = None,
+    ) -> float:
+        """Signature columns side by side (None: an empty column); kept on one page.
+
+        `columns`: (x offset from the left margin, width) of each block; default: equal
+        columns over the page width. Returns the top of the row (the caller may draw beside it).
+        """
         height = self.line_h * 4 + space
         if self.will_page_break(height):
             self.add_page()
         y0 = self.get_y()
-        width = self.epw / len(blocks)
+        if columns is None:
+            width = self.epw / len(blocks)
+            columns = [(i * width, width) for i in range(len(blocks))]
         bottom = y0
-        for i, block in enumerate(blocks):
+        for block, (offset, width) in zip(blocks, columns, strict=True):
             if block is None:
                 continue
-            x = self.l_margin + i * width
+            x = self.l_margin + offset
             self.set_xy(x, y0)
             self.bold()
+            fit = (width - 2 * self.c_margin) / max(self.get_string_width(t(block.title)), 1)
+            self.bold(max(self.body_size - 2, min(self.body_size, self.body_size * fit)))
             self.mcell(width, self.line_h, t(block.title), align="C")
             self.regular(self.body_size - 1)
-            self.set_x(x)
             self.mcell(width, self.line_h, t(block.hint), align="C")
             self.set_xy(x, self.get_y() + space)
             self.bold()
             self.mcell(width, self.line_h, t(block.name), align="C")
             bottom = max(bottom, self.get_y())
         self.regular()
-        self.set_y(bottom)
+        self.set_xy(self.l_margin, bottom)
         self.gap(0.5)
+        return y0
 
     # -------------------------------------------------------------------------------- QR code
 

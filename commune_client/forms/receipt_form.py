@@ -8,7 +8,7 @@ from typing import Any
 
 from commune_client.forms.context import FormContext
 from commune_client.forms.pdf import A5, FormPDF, Signature
-from commune_client.forms.qr import MAX_MODULE_MM, QUIET_ZONE, make_qr
+from commune_client.forms.qr import MAX_MODULE_MM, MIN_MODULE_MM, QUIET_ZONE, make_qr
 from commune_client.forms.text import (
     BLANK,
     date_line,
@@ -26,6 +26,8 @@ RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
 QR_CAPTION = "Quét mã để kiểm tra biên nhận"
 QR_NOTE = "Biên nhận có chữ ký số của cán bộ tiếp nhận"
 CHECKED, UNCHECKED = "\u2612", "\u2610"  # ☒ ☐
+BETWEEN_SIDE_MM = 38.0
+"""Width of the column between the two signatures that can hold a small QR code."""
 
 
 def _book_numbers(dossier: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -140,32 +142,73 @@ def receipt_pdf(ctx: FormContext, dossier: Mapping[str, Any], qr_payload: str) -
     pdf.field("7. Phí, lệ phí", _fees(dossier), bold_value=False)
     pdf.gap(0.8)
 
-    pdf.signatures(
-        [
-            Signature("NGƯỜI NỘP HỒ SƠ", t(applicant.get("name"))),
-            Signature("NGƯỜI TIẾP NHẬN HỒ SƠ", t(ctx.officer_name)),
-        ]
-    )
-    _qr_block(pdf, symbol.matrix, symbol.module_mm, code)
+    signatures = [
+        Signature("NGƯỜI NỘP HỒ SƠ", t(applicant.get("name"))),
+        Signature("NGƯỜI TIẾP NHẬN HỒ SƠ", t(ctx.officer_name)),
+    ]
+    if not _qr_between_signatures(pdf, signatures, symbol.matrix):
+        pdf.signatures(signatures)
+        _qr_block(pdf, symbol.matrix, symbol.module_mm, code)
     return bytes(pdf.output())
+
+
+def _qr_between_signatures(
+    pdf: FormPDF, signatures: list[Signature], matrix: tuple[tuple[int, ...], ...]
+) -> bool:
+    """A small code fits between the two signatures: draw it there, keeping a one-page receipt.
+
+    False (nothing drawn) when the code would need modules under 0.5 mm or the page is too full.
+    """
+    modules = len(matrix) + 2 * QUIET_ZONE
+    module = min(MAX_MODULE_MM, math.floor(BETWEEN_SIDE_MM / modules * 100) / 100)
+    if module < MIN_MODULE_MM:
+        return False
+    side = modules * module
+    caption = 6.5
+    caption_h = caption * 0.45 * 4 + 1
+    if pdf.will_page_break(max(side + caption_h, pdf.line_h * 4 + 15)):
+        return False
+    column = (pdf.epw - BETWEEN_SIDE_MM) / 2
+    y = pdf.signatures(
+        [signatures[0], None, signatures[1]],
+        columns=[(0, column), (column, BETWEEN_SIDE_MM), (column + BETWEEN_SIDE_MM, column)],
+    )
+    bottom = pdf.get_y()
+    x = pdf.l_margin + column + (BETWEEN_SIDE_MM - side) / 2
+    pdf.qr_code(matrix, x + QUIET_ZONE * module, y + QUIET_ZONE * module, module)
+    pdf.set_xy(pdf.l_margin + column, y + side + 0.5)
+    pdf.bold(caption)
+    fit = (BETWEEN_SIDE_MM - 2 * pdf.c_margin) / pdf.get_string_width(QR_CAPTION)
+    pdf.bold(max(5.5, min(caption, caption * fit)))
+    pdf.mcell(BETWEEN_SIDE_MM, caption * 0.45, QR_CAPTION, align="C")
+    pdf.regular(caption)
+    pdf.mcell(BETWEEN_SIDE_MM, caption * 0.45, QR_NOTE, align="C")
+    pdf.regular()
+    pdf.set_xy(pdf.l_margin, max(bottom, pdf.get_y()))
+    return True
 
 
 def _qr_block(pdf: FormPDF, matrix: tuple[tuple[int, ...], ...], module: float, code: str) -> None:
     """The QR code with its captions: beside a small code, below a large one.
 
-    When the code does not fit under the signatures it gets a page of its own, and then it is
-    drawn as large as the page allows (up to 1 mm a module): larger modules scan more easily.
+    Drawn as large as the room left on the page allows (up to 1 mm a module: larger modules scan
+    more easily); when not even `module` fits under the signatures, on a page of its own.
     """
     modules = len(matrix) + 2 * QUIET_ZONE
+    caption_h = pdf.line_h * 3.2
+
+    def largest(room: float) -> float:
+        """The largest module (0.05 mm steps, at most 1 mm) that fits `room` mm of height."""
+        side = min(pdf.epw, room - caption_h)
+        return min(MAX_MODULE_MM, math.floor(side / modules * 20) / 20)
+
+    here = largest(pdf.page_break_trigger - pdf.get_y())
+    if here < module:
+        pdf.add_page()
+        here = largest(pdf.page_break_trigger - pdf.get_y())
+    module = max(module, here)
     side = modules * module
     beside = pdf.epw - side >= 48
-    caption_h = 0.0 if beside else pdf.line_h * 3.2
-    if pdf.will_page_break(side + caption_h):
-        pdf.add_page()
-        room = min(pdf.epw, pdf.eph - caption_h - pdf.line_h * 2)
-        module = max(module, min(MAX_MODULE_MM, math.floor(room / modules * 20) / 20))
-        side = modules * module
-        beside = pdf.epw - side >= 48
     y = pdf.get_y()
     x = pdf.l_margin if beside else pdf.l_margin + (pdf.epw - side) / 2
     quiet = QUIET_ZONE * module
@@ -176,7 +219,7 @@ def _qr_block(pdf: FormPDF, matrix: tuple[tuple[int, ...], ...], module: float, 
         align = "L"
     else:
         text_x, text_w = pdf.l_margin, pdf.epw
-        pdf.set_xy(text_x, y + side - quiet + 1)
+        pdf.set_xy(text_x, y + side + 0.5)
         align = "C"
     pdf.bold()
     pdf.mcell(text_w, pdf.line_h, QR_CAPTION, align=align)

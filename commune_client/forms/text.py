@@ -58,7 +58,7 @@ def t(value: object) -> str:
 
 
 def parse_time(value: str) -> dt.datetime:
-    """An RFC 3339 string as an aware datetime in Vietnam's time zone (naive input: taken as +07)."""
+    """An RFC 3339 string as an aware datetime in Vietnam's time zone (naive: taken as +07)."""
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=VN_TZ)
@@ -87,14 +87,15 @@ def datetime_vi(value: str | None) -> str:
     return f"{parse_time(value):%d/%m/%Y %H:%M}"
 
 
-def date_line(place: str, value: str) -> str:
+def date_line(place: str, value: str | dt.date) -> str:
     """`Tân Lập, ngày 23 tháng 11 năm 2026`.
 
     Administrative style (Decree 30/2020): days below 10 and months below 3 take a leading zero.
     """
-    when = parse_time(value)
+    when = value if isinstance(value, dt.date) else parse_time(value)
     month = f"{when.month:02d}" if when.month < 3 else str(when.month)
-    return f"{t(place)}, ngày {when.day:02d} tháng {month} năm {when.year}"
+    day = f"ngày {when.day:02d} tháng {month} năm {when.year}"
+    return f"{t(place)}, {day}" if t(place).strip() else day[0].upper() + day[1:]
 
 
 def time_limit_vi(limit: int, unit: str) -> str:
