@@ -69,7 +69,7 @@ def sample_dossier() -> dict[str, Any]:
         "Bệnh viện Đa khoa tỉnh Phú Thọ",
         "status": "received",
         "received_at": "2026-11-23T09:15:00+07:00",
-        "due_at": "2026-11-24T09:15:00+07:00",
+        "due_at": "2026-11-25T09:15:00+07:00",
         "due_inputs": {
             "time_limit": 1,
             "time_unit": "working_days",

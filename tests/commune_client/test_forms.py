@@ -200,7 +200,7 @@ def test_receipt_text_layer_has_the_form(tmp_path: Path) -> None:
         "01 bộ",
         "1 ngày làm việc",
         "09 giờ 15 phút, ngày 23/11/2026",
-        "09 giờ 15 phút, ngày 24/11/2026",
+        "09 giờ 15 phút, ngày 25/11/2026",
         "Bộ phận một cửa",
         "Dịch vụ bưu chính",
         "NGƯỜI TIẾP NHẬN HỒ SƠ",
@@ -562,7 +562,7 @@ def test_tracking_book() -> None:
         "Nguyễn Văn Đức",
         "025089001234",
     )
-    assert first[7:9] == ("23/11/2026 09:15", "24/11/2026 09:15")
+    assert first[7:9] == ("23/11/2026 09:15", "25/11/2026 09:15")
     assert first[11] == "Đã tiếp nhận"
     assert second[9:12] == ("24/11/2026 08:45", "24/11/2026 10:00", "Đã trả kết quả")
     assert "Bổ sung hồ sơ 1 lần" in second[12]
