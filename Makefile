@@ -25,8 +25,20 @@ system-deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
+DEMO_DIR := .demo
+DEMO_ENV := COMMUNE_DATA_DIR=$(DEMO_DIR) COMMUNE_PASSPHRASE=demo
+
+# The office app on its embedded default: a stand-alone demo station with the demo catalogue.
 run: $(STAMP)
-	$(BIN)/commune
+	@[ -f $(DEMO_DIR)/station.db ] || { \
+		$(DEMO_ENV) $(BIN)/commune init --office 000.00.17.H56 \
+			--office-name "UBND xã Tân Lập (demo)" --officer "Cán bộ demo" && \
+		$(DEMO_ENV) $(BIN)/commune catalog demo; }
+	@echo "Demo station in $(DEMO_DIR) (passphrase: demo). Try:"
+	@echo "  export $(DEMO_ENV)"
+	@echo "  $(BIN)/commune receive --procedure 1.001193 --applicant-name 'Nguyễn Văn Đức' --applicant-id 001088012345"
+	@echo "  $(BIN)/commune list"
+	$(DEMO_ENV) $(BIN)/commune
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,6 +64,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/office.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(DEMO_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

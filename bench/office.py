@@ -31,16 +31,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commune_client.catalog import demo_catalog  # noqa: E402
-from commune_client.desk import receive  # noqa: E402
-from commune_client.procedures import save_catalog  # noqa: E402
-from commune_client.projection import dossier_state, project  # noqa: E402
-from commune_client.queries import list_dossiers, rebuild_and_compare  # noqa: E402
-from commune_client.station import Station  # noqa: E402
-from commune_client.store import SqliteNodeStore  # noqa: E402
-from ledger.log import StationLog  # noqa: E402
-from schemas.lifecycle import apply_event  # noqa: E402
-from schemas.samples import dossier_lifecycle  # noqa: E402
+from commune_client.catalog import demo_catalog
+from commune_client.desk import receive
+from commune_client.procedures import save_catalog
+from commune_client.projection import dossier_state, project
+from commune_client.queries import list_dossiers, rebuild_and_compare
+from commune_client.station import Station
+from commune_client.store import SqliteNodeStore
+from ledger.log import StationLog
+from schemas.lifecycle import apply_event
+from schemas.samples import dossier_lifecycle
 
 PASS = "bench-pass"
 START = datetime.fromisoformat("2025-01-02T07:30:00+07:00")
@@ -54,21 +54,34 @@ def bulk_load(station: Station, n: int) -> int:
     clock = START
     for first in range(0, n, batch):
         with station.store.write() as conn:
-            log = StationLog(info.origin, info.ref, session.station_key, SqliteNodeStore(conn),
-                             station.store.size())
+            log = StationLog(
+                info.origin,
+                info.ref,
+                session.station_key,
+                SqliteNodeStore(conn),
+                station.store.size(),
+            )
             for i in range(first, min(n, first + batch)):
                 clock += timedelta(seconds=97)
                 for body in dossier_lifecycle(i, clock, office=info.office):
                     body["claimed_time"] = max(body["claimed_time"], clock.isoformat())
                     appended = log.append(body, session.officer)
-                    station.store.add_entry(appended.index, appended.leaf, body["action"],
-                                            body["dossier"], session.officer.key_id,
-                                            body["claimed_time"])
+                    station.store.add_entry(
+                        appended.index,
+                        appended.leaf,
+                        body["action"],
+                        body["dossier"],
+                        session.officer.key_id,
+                        body["claimed_time"],
+                    )
                     before = dossier_state(conn, body["dossier"])
                     project(conn, apply_event(before, appended.event))
                     events += 1
-        print(f"  loaded {min(n, first + batch):>7,} dossiers, {events:,} events", end="\r",
-              file=sys.stderr)
+        print(
+            f"  loaded {min(n, first + batch):>7,} dossiers, {events:,} events",
+            end="\r",
+            file=sys.stderr,
+        )
     print(file=sys.stderr)
     session.sign_checkpoint()
     return events
@@ -87,8 +100,14 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="commune-bench-"))
     now = datetime.fromisoformat("2026-11-23T08:00:00+07:00")
-    station = Station.create(work, office="000.00.17.H56", office_name="UBND xã Tân Lập",
-                             officer_name="Nguyễn Thị Hoa", passphrase=PASS, now=START)
+    station = Station.create(
+        work,
+        office="000.00.17.H56",
+        office_name="UBND xã Tân Lập",
+        officer_name="Nguyễn Thị Hoa",
+        passphrase=PASS,
+        now=START,
+    )
     save_catalog(station.store, demo_catalog())
     t = time.perf_counter()
     events = bulk_load(station, args.dossiers)
@@ -100,13 +119,30 @@ def main() -> None:
     receive_ms = []
     for k in range(args.samples):
         t = time.perf_counter()
-        receive(session, procedure=rng.choice(procs), now=now + timedelta(seconds=20 * k),
-                applicant={"name": "Nguyễn Văn Đức", "id_number": f"0010880{k:05d}",
-                           "phone": "0912345678"})
+        receive(
+            session,
+            procedure=rng.choice(procs),
+            now=now + timedelta(seconds=20 * k),
+            applicant={
+                "name": "Nguyễn Văn Đức",
+                "id_number": f"0010880{k:05d}",
+                "phone": "0912345678",
+            },
+        )
         receive_ms.append((time.perf_counter() - t) * 1000)
 
-    queries = ["nguyen van duc", "Nguyễn", "duc", "Bùi Ngọc Ánh", "tran thi lan", "0912345678",
-               "001088", "khai sinh", "250315-0001", "dang ky ket hon"]
+    queries = [
+        "nguyen van duc",
+        "Nguyễn",
+        "duc",
+        "Bùi Ngọc Ánh",
+        "tran thi lan",
+        "0912345678",
+        "001088",
+        "khai sinh",
+        "250315-0001",
+        "dang ky ket hon",
+    ]
     search_ms = []
     for k in range(args.samples):
         q = queries[k % len(queries)]
@@ -124,35 +160,61 @@ def main() -> None:
     for k in range(7):
         env["COMMUNE_NOW"] = (now + timedelta(hours=2, seconds=k)).isoformat()
         t = time.perf_counter()
-        subprocess.run([exe, "--json", "receive", "--procedure", procs[0], "--applicant-name",
-                        "Lê Thị Hồng", "--applicant-id", "001088012345"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                exe,
+                "--json",
+                "receive",
+                "--procedure",
+                procs[0],
+                "--applicant-name",
+                "Lê Thị Hồng",
+                "--applicant-id",
+                "001088012345",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         cli_s.append(time.perf_counter() - t)
 
     result: dict[str, Any] = {
-        "dossiers": args.dossiers, "events": events, "db_mb": round(
-            (work / "station.db").stat().st_size / 2**20, 1), "load_s": round(load_s, 1),
+        "dossiers": args.dossiers,
+        "events": events,
+        "db_mb": round((work / "station.db").stat().st_size / 2**20, 1),
+        "load_s": round(load_s, 1),
         "receive_ms_p50": round(statistics.median(receive_ms), 2),
         "receive_ms_p99": round(percentile(receive_ms, 99), 2),
         "search_ms_p50": round(statistics.median(search_ms), 2),
         "search_ms_p99": round(percentile(search_ms, 99), 2),
-        "rebuild_s": round(rebuild_s, 1), "rebuild_identical": rebuilt["identical"],
+        "rebuild_s": round(rebuild_s, 1),
+        "rebuild_identical": rebuilt["identical"],
         "cli_receive_s_median": round(statistics.median(cli_s), 3),
         "samples": args.samples,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"office benchmark: {result['dossiers']:,} dossiers ({result['events']:,} events, "
-          f"{result['db_mb']} MB) loaded in {result['load_s']} s; {args.samples} samples each")
-    print(f"  receive -> durable signed receipt  p50 {result['receive_ms_p50']:>7} ms   "
-          f"p99 {result['receive_ms_p99']:>7} ms   (goal p99 <= 50 ms)")
-    print(f"  search (diacritic-insensitive)     p50 {result['search_ms_p50']:>7} ms   "
-          f"p99 {result['search_ms_p99']:>7} ms   (goal p99 <= 50 ms)")
-    print(f"  rebuild all projections            {result['rebuild_s']:>7} s    "
-          f"identical: {result['rebuild_identical']}")
-    print(f"  `commune receive` whole process    {result['cli_receive_s_median']:>7} s median "
-          "(start-up + scrypt key unlock + receipt)")
+    print(
+        f"office benchmark: {result['dossiers']:,} dossiers ({result['events']:,} events, "
+        f"{result['db_mb']} MB) loaded in {result['load_s']} s; {args.samples} samples each"
+    )
+    print(
+        f"  receive -> durable signed receipt  p50 {result['receive_ms_p50']:>7} ms   "
+        f"p99 {result['receive_ms_p99']:>7} ms   (goal p99 <= 50 ms)"
+    )
+    print(
+        f"  search (diacritic-insensitive)     p50 {result['search_ms_p50']:>7} ms   "
+        f"p99 {result['search_ms_p99']:>7} ms   (goal p99 <= 50 ms)"
+    )
+    print(
+        f"  rebuild all projections            {result['rebuild_s']:>7} s    "
+        f"identical: {result['rebuild_identical']}"
+    )
+    print(
+        f"  `commune receive` whole process    {result['cli_receive_s_median']:>7} s median "
+        "(start-up + scrypt key unlock + receipt)"
+    )
 
 
 if __name__ == "__main__":

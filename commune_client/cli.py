@@ -4,6 +4,7 @@ functions the TUI uses too; every command accepts `--json` and then prints one J
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,7 +37,7 @@ class App:
         return self._station
 
     def session(self) -> Any:
-        return self.station().sign_in(self.officer, passphrase(f"Mật khẩu của cán bộ"))
+        return self.station().sign_in(self.officer, passphrase("Mật khẩu của cán bộ"))
 
     def out(self, document: Any, human: Callable[[], str] | str) -> None:
         if self.json:
@@ -49,7 +50,7 @@ def passphrase(prompt: str, env: str = PASS_ENV) -> str:
     value = os.environ.get(env)
     if value is not None:
         return value
-    if not click.get_text_stream("stdin").isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise BadInput(f"Cần mật khẩu: đặt biến môi trường {env} (không có bàn phím để nhập)")
     return str(click.prompt(prompt, hide_input=True))
 
@@ -63,8 +64,12 @@ pass_app = click.make_pass_decorator(App)
 
 @click.group(invoke_without_command=True)
 @click.version_option(__version__, prog_name="commune")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="COMMUNE_DATA_DIR", help="Thư mục dữ liệu của trạm (COMMUNE_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="COMMUNE_DATA_DIR",
+    help="Thư mục dữ liệu của trạm (COMMUNE_DATA_DIR).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document.")
 @click.option("--officer", envvar="COMMUNE_OFFICER", help="Cán bộ thao tác (tên hoặc mã khóa).")
 @click.pass_context
@@ -84,22 +89,44 @@ def cli(ctx: click.Context, data_dir: Path | None, as_json: bool, officer: str |
 @click.option("--server", help="Địa chỉ máy chủ đồng bộ (đăng ký ngay).")
 @click.option("--enroll", "token", help="Mã đăng ký một lần do máy chủ cấp.")
 @pass_app
-def init(app: App, office: str, office_name: str, officer_name: str, station: int,
-         server: str | None, token: str | None) -> None:
+def init(
+    app: App,
+    office: str,
+    office_name: str,
+    officer_name: str,
+    station: int,
+    server: str | None,
+    token: str | None,
+) -> None:
     """Create a stand-alone station: keys, certificate, first officer."""
     from commune_client.station import Station
 
     if server or token:
-        raise BadInput("Đăng ký với máy chủ đồng bộ chưa có trong phiên bản này: "
-                       "khởi tạo trạm độc lập (bỏ --server/--enroll)")
-    st = Station.create(app.data_dir, office=office, office_name=office_name,
-                        officer_name=officer_name, passphrase=passphrase("Mật khẩu cán bộ mới"),
-                        now=now(), station=station)
+        raise BadInput(
+            "Đăng ký với máy chủ đồng bộ chưa có trong phiên bản này: "
+            "khởi tạo trạm độc lập (bỏ --server/--enroll)"
+        )
+    st = Station.create(
+        app.data_dir,
+        office=office,
+        office_name=office_name,
+        officer_name=officer_name,
+        passphrase=passphrase("Mật khẩu cán bộ mới"),
+        now=now(),
+        station=station,
+    )
     info = st.info
-    app.out({"office": info.office, "station": info.station, "origin": info.origin,
-             "station_key": info.station_cert["key_id"], "data_dir": str(app.data_dir),
-             "officers": st.officers()},
-            f"Đã khởi tạo trạm {info.ref} ({info.office_name}) tại {app.data_dir}")
+    app.out(
+        {
+            "office": info.office,
+            "station": info.station,
+            "origin": info.origin,
+            "station_key": info.station_cert["key_id"],
+            "data_dir": str(app.data_dir),
+            "officers": st.officers(),
+        },
+        f"Đã khởi tạo trạm {info.ref} ({info.office_name}) tại {app.data_dir}",
+    )
 
 
 @cli.group()
@@ -117,9 +144,13 @@ def officer_add(app: App, name: str, title: str | None) -> None:
     from ledger.keys import SigningKey
 
     session = app.session()
-    key_id = session.enrol(SigningKey.generate(), name,
-                           passphrase("Mật khẩu của cán bộ mới", "COMMUNE_NEW_PASSPHRASE"),
-                           now=now(), title=title)
+    key_id = session.enrol(
+        SigningKey.generate(),
+        name,
+        passphrase("Mật khẩu của cán bộ mới", "COMMUNE_NEW_PASSPHRASE"),
+        now=now(),
+        title=title,
+    )
     app.out({"key_id": key_id, "name": name}, f"Đã thêm cán bộ {name} ({key_id})")
 
 
@@ -170,11 +201,26 @@ def catalog_list(app: App, search: str | None) -> None:
     from commune_client.procedures import list_procedures
 
     procs = list_procedures(app.station().store, search)
-    app.out([p.model_dump(exclude_none=True) for p in procs],
-            lambda: "\n".join(f"{p.code:<24} {p.name}" for p in procs))
+    app.out(
+        [p.model_dump(exclude_none=True) for p in procs],
+        lambda: "\n".join(f"{p.code:<24} {p.name}" for p in procs),
+    )
 
 
 # -- the desk -----------------------------------------------------------------------------------
+def vn_time(value: str | None) -> str:
+    """RFC 3339 as officers read it: `09 giờ 15 phút, ngày 23/11/2026`."""
+    from commune_client.deadlines import format_vn, parse_rfc3339
+
+    return format_vn(parse_rfc3339(value)) if value else "không có"
+
+
+def status_vi(status: str) -> str:
+    from schemas.dossier import STATUS_LABEL_VI, DossierStatus
+
+    return STATUS_LABEL_VI[DossierStatus(status)]
+
+
 def parse_doc(text: str) -> dict[str, Any]:
     """`NAME[:ORIGINALS:COPIES]`."""
     name, *counts = text.rsplit(":", 2) if text.count(":") >= 2 else [text]
@@ -189,8 +235,12 @@ def parse_doc(text: str) -> dict[str, Any]:
 @click.option("--procedure", required=True, help="Mã thủ tục.")
 @click.option("--applicant-name", required=True)
 @click.option("--applicant-id", required=True, help="Số CCCD (12 số) hoặc CMND (9 số).")
-@click.option("--id-kind", type=click.IntRange(1, 3), default=None,
-              help="1 CCCD, 2 CMND, 3 hộ chiếu (mặc định theo độ dài số).")
+@click.option(
+    "--id-kind",
+    type=click.IntRange(1, 3),
+    default=None,
+    help="1 CCCD, 2 CMND, 3 hộ chiếu (mặc định theo độ dài số).",
+)
 @click.option("--phone")
 @click.option("--email")
 @click.option("--address")
@@ -199,29 +249,66 @@ def parse_doc(text: str) -> dict[str, Any]:
 @click.option("--doc", "docs", multiple=True, help='"TÊN[:BẢN_CHÍNH:BẢN_SAO]", lặp lại được.')
 @click.option("--return-via", type=click.Choice(["desk", "post"]), default="desk")
 @pass_app
-def receive(app: App, procedure: str, applicant_name: str, applicant_id: str,
-            id_kind: int | None, phone: str | None, email: str | None, address: str | None,
-            channel: str, summary: str | None, docs: tuple[str, ...], return_via: str) -> None:
+def receive(
+    app: App,
+    procedure: str,
+    applicant_name: str,
+    applicant_id: str,
+    id_kind: int | None,
+    phone: str | None,
+    email: str | None,
+    address: str | None,
+    channel: str,
+    summary: str | None,
+    docs: tuple[str, ...],
+    return_via: str,
+) -> None:
     """Receive a dossier and issue its signed receipt (Form 01)."""
     from commune_client.desk import receive as do_receive
 
-    applicant: dict[str, Any] = {"name": applicant_name, "id_number": applicant_id.strip(),
-                                 "id_kind": id_kind or (2 if len(applicant_id.strip()) == 9 else 1)}
+    applicant: dict[str, Any] = {
+        "name": applicant_name,
+        "id_number": applicant_id.strip(),
+        "id_kind": id_kind or (2 if len(applicant_id.strip()) == 9 else 1),
+    }
     for key, value in (("phone", phone), ("email", email), ("address", address)):
         if value:
             applicant[key] = value
-    result = do_receive(app.session(), procedure=procedure, applicant=applicant, now=now(),
-                        channel=channel, summary=summary,
-                        documents=[parse_doc(d) for d in docs] if docs else None,
-                        return_via=return_via)
-    app.out(result, f"Đã tiếp nhận hồ sơ {result['code']} — hẹn trả {result['due_at']}")
+    result = do_receive(
+        app.session(),
+        procedure=procedure,
+        applicant=applicant,
+        now=now(),
+        channel=channel,
+        summary=summary,
+        documents=[parse_doc(d) for d in docs] if docs else None,
+        return_via=return_via,
+    )
+    app.out(result, f"Đã tiếp nhận hồ sơ {result['code']} — hẹn trả {vn_time(result['due_at'])}")
 
 
 @cli.command()
 @click.argument("code")
-@click.argument("action", type=click.Choice([
-    "request-supplement", "supplement", "refuse", "transfer", "accept", "request-payment", "pay",
-    "stop", "withdraw", "reschedule", "resolve", "return", "rate"]))
+@click.argument(
+    "action",
+    type=click.Choice(
+        [
+            "request-supplement",
+            "supplement",
+            "refuse",
+            "transfer",
+            "accept",
+            "request-payment",
+            "pay",
+            "stop",
+            "withdraw",
+            "reschedule",
+            "resolve",
+            "return",
+            "rate",
+        ]
+    ),
+)
 @click.option("--reason")
 @click.option("--to", "to_office")
 @click.option("--new-due")
@@ -230,19 +317,44 @@ def receive(app: App, procedure: str, applicant_name: str, applicant_id: str,
 @click.option("--via", type=click.Choice(["desk", "post"]))
 @click.option("--doc", "docs", multiple=True)
 @pass_app
-def act(app: App, code: str, action: str, reason: str | None, to_office: str | None,
-        new_due: str | None, amount: int | None, rating: int | None, via: str | None,
-        docs: tuple[str, ...]) -> None:
+def act(
+    app: App,
+    code: str,
+    action: str,
+    reason: str | None,
+    to_office: str | None,
+    new_due: str | None,
+    amount: int | None,
+    rating: int | None,
+    via: str | None,
+    docs: tuple[str, ...],
+) -> None:
     """Apply a lifecycle action to a dossier."""
     from commune_client.desk import act as do_act
 
-    documents: list[Any] = ([parse_doc(d) for d in docs] if action == "supplement"
-                            else list(docs))
-    state = do_act(app.session(), code, action, now=now(), reason=reason, to=to_office,
-                   new_due=new_due, amount=amount, rating=rating, via=via,
-                   documents=documents or None)
-    app.out({"code": code, "status": state["status"], "due_at": state.get("due_at"),
-             "version": state["version"]}, f"{code}: {state['status']}")
+    documents: list[Any] = [parse_doc(d) for d in docs] if action == "supplement" else list(docs)
+    state = do_act(
+        app.session(),
+        code,
+        action,
+        now=now(),
+        reason=reason,
+        to=to_office,
+        new_due=new_due,
+        amount=amount,
+        rating=rating,
+        via=via,
+        documents=documents or None,
+    )
+    app.out(
+        {
+            "code": code,
+            "status": state["status"],
+            "due_at": state.get("due_at"),
+            "version": state["version"],
+        },
+        f"{code}: {status_vi(state['status'])}",
+    )
 
 
 @cli.command()
@@ -256,10 +368,15 @@ def show(app: App, code: str) -> None:
 
     def human() -> str:
         d = doc["dossier"]
-        lines = [f"{d['code']}  {doc['status_vi']}", f"  {d['procedure']['name']}",
-                 f"  {d['applicant']['name']}  {d['applicant']['id_number']}",
-                 f"  nhận {d['received_at']}  hẹn {d.get('due_at') or '-'}"]
-        lines += [f"  {r['at']}  {r['step']}  ({r['officer']})" for r in doc["timeline"]]
+        lines = [
+            f"{d['code']}  {doc['status_vi']}",
+            f"  {d['procedure']['name']}",
+            f"  {d['applicant']['name']}  {d['applicant']['id_number']}",
+            f"  Nhận: {vn_time(d['received_at'])}",
+            f"  Hẹn trả: {vn_time(d.get('due_at'))}",
+            "  Quá trình giải quyết:",
+        ]
+        lines += [f"    {vn_time(r['at'])}  {r['step']}  ({r['officer']})" for r in doc["timeline"]]
         return "\n".join(lines)
 
     app.out(doc, human)
@@ -272,15 +389,28 @@ def show(app: App, code: str) -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--offset", type=int, default=0)
 @pass_app
-def list_cmd(app: App, status: str | None, overdue: bool, search: str | None, limit: int,
-             offset: int) -> None:
+def list_cmd(
+    app: App, status: str | None, overdue: bool, search: str | None, limit: int, offset: int
+) -> None:
     """Dossiers, newest first (one page)."""
     from commune_client.queries import list_dossiers
 
-    rows = list_dossiers(app.station(), now=now(), status=status, overdue=overdue,
-                         search=search, limit=limit, offset=offset)
-    app.out(rows, lambda: "\n".join(
-        f"{r['code']}  {r['status_vi']:<22} {r['applicant']}" for r in rows) or "(không có)")
+    rows = list_dossiers(
+        app.station(),
+        now=now(),
+        status=status,
+        overdue=overdue,
+        search=search,
+        limit=limit,
+        offset=offset,
+    )
+    app.out(
+        rows,
+        lambda: (
+            "\n".join(f"{r['code']}  {r['status_vi']:<22} {r['applicant']}" for r in rows)
+            or "(không có)"
+        ),
+    )
 
 
 @cli.command()
@@ -312,8 +442,9 @@ def emit_text(document: Any) -> str:
 
 @cli.command("print")
 @click.argument("code")
-@click.argument("form", type=click.Choice(["receipt", "supplement", "refusal", "apology",
-                                           "control-slip"]))
+@click.argument(
+    "form", type=click.Choice(["receipt", "supplement", "refusal", "apology", "control-slip"])
+)
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_app
 def print_cmd(app: App, code: str, form: str, out_file: Path) -> None:
@@ -350,13 +481,15 @@ def report(app: App, date_from: Any, date_to: Any, xlsx: Path | None) -> None:
 
 def _report_text(doc: dict[str, Any]) -> str:
     r, s, p = doc["received"], doc["resolved"], doc["pending"]
-    return (f"Kỳ {doc['period']['from']} – {doc['period']['to']}\n"
-            f"  Nhận: {r['total']} (trực tuyến {r['online']}, trực tiếp/bưu chính "
-            f"{r['direct_or_postal']}, kỳ trước {r['carried_over']})\n"
-            f"  Đã giải quyết: {s['total']} (trước hạn {s['early']}, đúng hạn {s['on_time']}, "
-            f"quá hạn {s['late']})\n"
-            f"  Đang giải quyết: {p['total']} (trong hạn {p['within_deadline']}, quá hạn "
-            f"{p['overdue']})\n  Rút hồ sơ: {doc['withdrawn']}")
+    return (
+        f"Kỳ {doc['period']['from']} – {doc['period']['to']}\n"
+        f"  Nhận: {r['total']} (trực tuyến {r['online']}, trực tiếp/bưu chính "
+        f"{r['direct_or_postal']}, kỳ trước {r['carried_over']})\n"
+        f"  Đã giải quyết: {s['total']} (trước hạn {s['early']}, đúng hạn {s['on_time']}, "
+        f"quá hạn {s['late']})\n"
+        f"  Đang giải quyết: {p['total']} (trong hạn {p['within_deadline']}, quá hạn "
+        f"{p['overdue']})\n  Rút hồ sơ: {doc['withdrawn']}"
+    )
 
 
 # -- the ledger ---------------------------------------------------------------------------------
@@ -390,8 +523,11 @@ def rebuild(app: App) -> None:
     from commune_client.queries import rebuild_and_compare
 
     result = rebuild_and_compare(app.station())
-    app.out(result, f"Đã dựng lại {result['dossiers']} hồ sơ; "
-            + ("trùng khớp" if result["identical"] else "KHÁC với trước"))
+    app.out(
+        result,
+        f"Đã dựng lại {result['dossiers']} hồ sơ; "
+        + ("trùng khớp" if result["identical"] else "KHÁC với trước"),
+    )
     if not result["identical"]:
         raise click.exceptions.Exit(1)
 

@@ -27,14 +27,35 @@ from schemas.types import to_record
 
 __all__ = ["ACTIONS", "act", "calendar", "office_hours", "receive"]
 
-ACTIONS = ("request-supplement", "supplement", "refuse", "transfer", "accept", "request-payment",
-           "pay", "stop", "withdraw", "reschedule", "resolve", "return", "rate")
+ACTIONS = (
+    "request-supplement",
+    "supplement",
+    "refuse",
+    "transfer",
+    "accept",
+    "request-payment",
+    "pay",
+    "stop",
+    "withdraw",
+    "reschedule",
+    "resolve",
+    "return",
+    "rate",
+)
 _DATA_MODEL: dict[str, type[BaseModel]] = {
-    "request-supplement": ev.RequestSupplementData, "supplement": ev.SupplementData,
-    "refuse": ev.RefuseData, "transfer": ev.TransferData, "accept": ev.AcceptData,
-    "request-payment": ev.RequestPaymentData, "pay": ev.PayData, "stop": ev.StopData,
-    "withdraw": ev.WithdrawData, "reschedule": ev.RescheduleData, "resolve": ev.ResolveData,
-    "return": ev.ReturnData, "rate": ev.RateData,
+    "request-supplement": ev.RequestSupplementData,
+    "supplement": ev.SupplementData,
+    "refuse": ev.RefuseData,
+    "transfer": ev.TransferData,
+    "accept": ev.AcceptData,
+    "request-payment": ev.RequestPaymentData,
+    "pay": ev.PayData,
+    "stop": ev.StopData,
+    "withdraw": ev.WithdrawData,
+    "reschedule": ev.RescheduleData,
+    "resolve": ev.ResolveData,
+    "return": ev.ReturnData,
+    "rate": ev.RateData,
 }
 BLOCK = 1000  # daily sequence numbers per station: station n uses [(n-1)*1000, n*1000)
 
@@ -56,22 +77,35 @@ def _model(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
         raise from_validation(exc) from exc
 
 
-def receive(session: Session, *, procedure: str, applicant: Mapping[str, Any], now: datetime,
-            channel: str = "direct", summary: str | None = None,
-            documents: Sequence[Mapping[str, Any]] | None = None,
-            representative: Mapping[str, Any] | None = None,
-            return_via: str = "desk") -> dict[str, Any]:
+def receive(
+    session: Session,
+    *,
+    procedure: str,
+    applicant: Mapping[str, Any],
+    now: datetime,
+    channel: str = "direct",
+    summary: str | None = None,
+    documents: Sequence[Mapping[str, Any]] | None = None,
+    representative: Mapping[str, Any] | None = None,
+    return_via: str = "desk",
+) -> dict[str, Any]:
     """Receive a dossier (Form 01): returns {code, status, due_at, receipt}."""
     store = session.store
     proc = get_procedure(store, procedure)
     who = _model(Applicant, applicant)
     rep = _model(Representative, representative) if representative else None
-    docs = [_model(DossierDocument, d) for d in documents] if documents is not None else [
-        {"name": d.name, "originals": d.originals, "copies": d.copies} for d in proc.documents]
+    docs = (
+        [_model(DossierDocument, d) for d in documents]
+        if documents is not None
+        else [
+            {"name": d.name, "originals": d.originals, "copies": d.copies} for d in proc.documents
+        ]
+    )
     cal, hours = calendar(store), office_hours(store)
     cutoff = time.fromisoformat(proc.cutoff) if proc.cutoff else None
-    due = deadlines.compute_due(now, proc.time_limit, proc.time_unit, calendar=cal, hours=hours,
-                                cutoff=cutoff)
+    due = deadlines.compute_due(
+        now, proc.time_limit, proc.time_unit, calendar=cal, hours=hours, cutoff=cutoff
+    )
     data: dict[str, Any] = {
         "procedure": to_record(proc.ref()),
         "applicant": who,
@@ -81,8 +115,9 @@ def receive(session: Session, *, procedure: str, applicant: Mapping[str, Any], n
         "fees": [{"name": "Phí, lệ phí", "amount": proc.fee}] if proc.fee else [],
         "received_at": iso(now),
         "due_at": iso(due),
-        "due_inputs": deadlines.due_inputs(proc.time_limit, proc.time_unit, calendar=cal,
-                                           hours=hours, cutoff=cutoff),
+        "due_inputs": deadlines.due_inputs(
+            proc.time_limit, proc.time_unit, calendar=cal, hours=hours, cutoff=cutoff
+        ),
         "return_via": return_via,
     }
     if summary:
@@ -99,26 +134,53 @@ def receive(session: Session, *, procedure: str, applicant: Mapping[str, Any], n
         if number >= info.station * BLOCK or number > 9999:
             raise BadInput(f"Trạm {info.station} đã dùng hết số hồ sơ của ngày {day:%d/%m/%Y}")
         data["book_row"] = store.take(f"book:{day:%Y}", 1)
-        return {"claimed_time": iso(now), "beacon": session.beacon(), "action": "receive",
-                "dossier": f"{info.office}-{day:%y%m%d}-{number:04d}", "data": data}
+        return {
+            "claimed_time": iso(now),
+            "beacon": session.beacon(),
+            "action": "receive",
+            "dossier": f"{info.office}-{day:%y%m%d}-{number:04d}",
+            "data": data,
+        }
 
     appended, state = session.record(prepare)
     assert state is not None
-    return {"code": state["code"], "status": state["status"], "due_at": state.get("due_at"),
-            "receipt": build_receipt(session.station, appended.index)}
+    return {
+        "code": state["code"],
+        "status": state["status"],
+        "due_at": state.get("due_at"),
+        "receipt": build_receipt(session.station, appended.index),
+    }
 
 
-def act(session: Session, code: str, action: str, *, now: datetime, reason: str | None = None,
-        to: str | None = None, new_due: str | None = None, amount: int | None = None,
-        rating: int | None = None, via: str | None = None,
-        documents: Sequence[Mapping[str, Any]] | Sequence[str] | None = None) -> dict[str, Any]:
+def act(
+    session: Session,
+    code: str,
+    action: str,
+    *,
+    now: datetime,
+    reason: str | None = None,
+    to: str | None = None,
+    new_due: str | None = None,
+    amount: int | None = None,
+    rating: int | None = None,
+    via: str | None = None,
+    documents: Sequence[Mapping[str, Any]] | Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Apply a lifecycle action to dossier `code`; returns the dossier's new state."""
     if action not in _DATA_MODEL:
         raise BadInput(f"Thao tác không hợp lệ: {action!r}. Chọn một trong: {', '.join(ACTIONS)}")
     if session.station.dossier(code) is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}")
-    fields = _fields(action, reason=reason, to=to, new_due=new_due, amount=amount,
-                     rating=rating, via=via, documents=documents)
+    fields = _fields(
+        action,
+        reason=reason,
+        to=to,
+        new_due=new_due,
+        amount=amount,
+        rating=rating,
+        via=via,
+        documents=documents,
+    )
     _model(_DATA_MODEL[action], fields)  # validate before taking the write lock
 
     def prepare(store: Store) -> dict[str, Any]:
@@ -130,20 +192,36 @@ def act(session: Session, code: str, action: str, *, now: datetime, reason: str 
             inputs = state["due_inputs"]
             moved = deadlines.shift_for_pause(
                 deadlines.parse_rfc3339(state["due_at"]),
-                deadlines.parse_rfc3339(state["paused_at"]), now, calendar(store),
-                deadlines.hours_from_inputs(inputs))
+                deadlines.parse_rfc3339(state["paused_at"]),
+                now,
+                calendar(store),
+                deadlines.hours_from_inputs(inputs),
+            )
             data["due_at"] = iso(moved)
-        return {"claimed_time": iso(now), "beacon": session.beacon(), "dossier": code,
-                "action": action, "data": _model(_DATA_MODEL[action], data)}
+        return {
+            "claimed_time": iso(now),
+            "beacon": session.beacon(),
+            "dossier": code,
+            "action": action,
+            "data": _model(_DATA_MODEL[action], data),
+        }
 
     _, state = session.record(prepare)
     assert state is not None
     return state
 
 
-def _fields(action: str, *, reason: str | None, to: str | None, new_due: str | None,
-            amount: int | None, rating: int | None, via: str | None,
-            documents: Any) -> dict[str, Any]:
+def _fields(
+    action: str,
+    *,
+    reason: str | None,
+    to: str | None,
+    new_due: str | None,
+    amount: int | None,
+    rating: int | None,
+    via: str | None,
+    documents: Any,
+) -> dict[str, Any]:
     def need(value: Any, what: str) -> Any:
         if value is None or value == "":
             raise BadInput(f"Thao tác {action} cần {what}")
@@ -165,11 +243,15 @@ def _fields(action: str, *, reason: str | None, to: str | None, new_due: str | N
         key = "note" if action == "accept" else "reason"
         return {key: reason} if reason else {}
     if action in ("request-payment", "pay"):
-        return {"amount": need(amount, "số tiền (--amount)"),
-                **({"reason": reason} if reason and action == "request-payment" else {})}
+        return {
+            "amount": need(amount, "số tiền (--amount)"),
+            **({"reason": reason} if reason and action == "request-payment" else {}),
+        }
     if action == "reschedule":
-        return {"new_due": _due(need(new_due, "ngày hẹn mới (--new-due)")),
-                "reason": need(reason, "lý do xin lỗi (--reason)")}
+        return {
+            "new_due": _due(need(new_due, "ngày hẹn mới (--new-due)")),
+            "reason": need(reason, "lý do xin lỗi (--reason)"),
+        }
     if action == "resolve":
         return {"result": reason or "Đã giải quyết xong, kết quả sẵn sàng trả"}
     if action == "return":

@@ -39,11 +39,25 @@ class TransitionRefused(CommuneError):
 
 
 _FIELD_VI = {
-    "name": "họ tên", "id_number": "số giấy tờ", "id_kind": "loại giấy tờ", "phone": "số điện thoại",
-    "email": "thư điện tử", "address": "địa chỉ", "summary": "trích yếu", "documents": "giấy tờ",
-    "reason": "lý do", "to": "đơn vị nhận", "new_due": "ngày hẹn mới", "amount": "số tiền",
-    "rating": "mức đánh giá", "via": "hình thức trả", "channel": "kênh nộp", "applicant": "người nộp",
-    "originals": "số bản chính", "copies": "số bản sao", "kind": "loại đối tượng",
+    "name": "họ tên",
+    "id_number": "số giấy tờ",
+    "id_kind": "loại giấy tờ",
+    "phone": "số điện thoại",
+    "email": "thư điện tử",
+    "address": "địa chỉ",
+    "summary": "trích yếu",
+    "documents": "giấy tờ",
+    "reason": "lý do",
+    "to": "đơn vị nhận",
+    "new_due": "ngày hẹn mới",
+    "amount": "số tiền",
+    "rating": "mức đánh giá",
+    "via": "hình thức trả",
+    "channel": "kênh nộp",
+    "applicant": "người nộp",
+    "originals": "số bản chính",
+    "copies": "số bản sao",
+    "kind": "loại đối tượng",
 }
 _TYPE_VI = {
     "missing": "thiếu thông tin bắt buộc",
@@ -70,7 +84,7 @@ def from_validation(exc: ValidationError, cls: type[CommuneError] = BadInput) ->
         if err["type"] in _TYPE_VI:
             msg = _TYPE_VI[err["type"]]
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         parts.append(f"{field}: {msg}" if field else msg)
     return cls("; ".join(parts) or "dữ liệu không hợp lệ")
 

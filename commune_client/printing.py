@@ -45,7 +45,8 @@ def _write(path: Path, data: bytes) -> None:
 def _last(rows: list[dict[str, Any]], action: str) -> dict[str, Any]:
     for row in reversed(rows):
         if row["action"] == action:
-            return row
+            found: dict[str, Any] = row
+            return found
     raise NotFound(f"Hồ sơ chưa có thao tác «{action}» để in phiếu này")
 
 
@@ -61,21 +62,43 @@ def write_form(station: Station, code: str, form: str, path: Path) -> None:
     elif form == "supplement":
         row = _last(rows, "request-supplement")
         data = _event_data(station, code, row["seq"])
-        pdf = forms.supplement_request_pdf(ctx, state, reason=data["reason"],
-                                           documents=data.get("documents", []),
-                                           officer=row["officer"], at=row["at"])
+        pdf = forms.supplement_request_pdf(
+            ctx,
+            state,
+            reason=data["reason"],
+            documents=data.get("documents", []),
+            officer=row["officer"],
+            at=row["at"],
+        )
     elif form == "refusal":
         row = _last(rows, "refuse")
-        pdf = forms.refusal_pdf(ctx, state, reason=row["note"], officer=row["officer"],
-                                at=row["at"])
+        pdf = forms.refusal_pdf(
+            ctx, state, reason=row["note"], officer=row["officer"], at=row["at"]
+        )
     elif form == "apology":
         row = _last(rows, "reschedule")
         data = _event_data(station, code, row["seq"])
-        pdf = forms.apology_pdf(ctx, state, reason=data["reason"], new_due=data["new_due"],
-                                officer=row["officer"], at=row["at"])
+        pdf = forms.apology_pdf(
+            ctx,
+            state,
+            reason=data["reason"],
+            new_due=data["new_due"],
+            officer=row["officer"],
+            at=row["at"],
+        )
     elif form == "control-slip":
-        slip = [{"step": r["step"], "from": r["officer"], "to": r["officer"], "at": r["at"],
-                 "due": r["due"], "timeliness": r["timeliness"], "note": r["note"]} for r in rows]
+        slip = [
+            {
+                "step": r["step"],
+                "from": r["officer"],
+                "to": r["officer"],
+                "at": r["at"],
+                "due": r["due"],
+                "timeliness": r["timeliness"],
+                "note": r["note"],
+            }
+            for r in rows
+        ]
         pdf = forms.control_slip_pdf(ctx, state, slip)
     else:
         raise BadInput(f"Không có mẫu {form!r}")
@@ -100,8 +123,9 @@ def write_book(station: Station, path: Path) -> int:
     return len(dossiers)
 
 
-def report(station: Station, date_from: date, date_to: date, *, now: datetime,
-           xlsx: Path | None = None) -> dict[str, Any]:
+def report(
+    station: Station, date_from: date, date_to: date, *, now: datetime, xlsx: Path | None = None
+) -> dict[str, Any]:
     try:
         doc: dict[str, Any] = dict(reports.bieu06(all_dossiers(station), date_from, date_to))
     except ValueError as exc:
@@ -111,10 +135,14 @@ def report(station: Station, date_from: date, date_to: date, *, now: datetime,
     doc["awaiting_supplement"] = [d["code"] for d in reports.awaiting_supplement(dossiers)]
     doc["generated_at"] = iso(now)
     if xlsx is not None:
-        _write(xlsx, forms.report_xlsx(form_context(station), doc,
-                                       period_from=date_from.isoformat(),
-                                       period_to=date_to.isoformat()))
+        _write(
+            xlsx,
+            forms.report_xlsx(
+                form_context(station),
+                doc,
+                period_from=date_from.isoformat(),
+                period_to=date_to.isoformat(),
+            ),
+        )
         doc["xlsx"] = str(xlsx)
     return doc
-
-

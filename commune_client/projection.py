@@ -21,8 +21,14 @@ __all__ = ["dossier_state", "project", "rebuild", "search_text"]
 
 def search_text(state: dict[str, Any]) -> str:
     a = state["applicant"]
-    parts = [state["code"], a["name"], a["id_number"], a.get("phone") or "",
-             state["procedure"]["name"], (state.get("representative") or {}).get("name", "")]
+    parts = [
+        state["code"],
+        a["name"],
+        a["id_number"],
+        a.get("phone") or "",
+        state["procedure"]["name"],
+        (state.get("representative") or {}).get("name", ""),
+    ]
     return fold(" ".join(parts))
 
 
@@ -34,14 +40,28 @@ def project(conn: sqlite3.Connection, state: dict[str, Any]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET "
         "status = excluded.status, due_at = excluded.due_at, updated_at = excluded.updated_at, "
         "version = excluded.version, state = excluded.state",
-        (state["code"], state["status"], state["procedure"]["field"], state["procedure"]["code"],
-         state["channel"], a["name"], a["id_number"], a.get("phone"), state["received_at"],
-         state.get("due_at"), state["updated_at"], state["version"],
-         orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode()),
+        (
+            state["code"],
+            state["status"],
+            state["procedure"]["field"],
+            state["procedure"]["code"],
+            state["channel"],
+            a["name"],
+            a["id_number"],
+            a.get("phone"),
+            state["received_at"],
+            state.get("due_at"),
+            state["updated_at"],
+            state["version"],
+            orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode(),
+        ),
     )
     if state["version"] == 1:
-        conn.execute("INSERT INTO dossier_search (code, text) VALUES (?, ?)",
-                     (state["code"], search_text(state)))
+        conn.execute(
+            "INSERT INTO dossier_search (rowid, text) "
+            "VALUES ((SELECT rowid FROM dossiers WHERE code = ?), ?)",
+            (state["code"], search_text(state)),
+        )
 
 
 def dossier_state(conn: sqlite3.Connection, code: str) -> dict[str, Any] | None:

@@ -20,21 +20,39 @@ from ledger.records import sign_record
 from schemas.dossier import STATUS_LABEL_VI, DossierStatus
 from schemas.lifecycle import ACTION_LABEL_VI, OPEN_STATES, allowed_actions
 
-__all__ = ["export_ledger", "list_dossiers", "projection_digest", "rebuild_and_compare",
-           "show_dossier", "timeline", "trust_kit"]
+__all__ = [
+    "export_ledger",
+    "list_dossiers",
+    "projection_digest",
+    "rebuild_and_compare",
+    "show_dossier",
+    "timeline",
+    "trust_kit",
+]
 
 _OPEN = tuple(s.value for s in OPEN_STATES)
 LEDGER_EXPORT_TYPE = "commune.ledger-export/v1"
 
 
-def list_dossiers(station: Station, *, now: datetime, status: str | None = None,
-                  overdue: bool = False, search: str | None = None, due_before: str | None = None,
-                  procedure: str | None = None, channel: str | None = None,
-                  limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+def list_dossiers(
+    station: Station,
+    *,
+    now: datetime,
+    status: str | None = None,
+    overdue: bool = False,
+    search: str | None = None,
+    due_before: str | None = None,
+    procedure: str | None = None,
+    channel: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """One page of dossiers, newest first, never more than `limit` rows from SQLite."""
     if status is not None and status not in {s.value for s in DossierStatus}:
-        raise BadInput(f"Trạng thái không hợp lệ: {status!r}. Chọn: "
-                       + ", ".join(s.value for s in DossierStatus))
+        raise BadInput(
+            f"Trạng thái không hợp lệ: {status!r}. Chọn: "
+            + ", ".join(s.value for s in DossierStatus)
+        )
     if not 1 <= limit <= 1000 or offset < 0:
         raise BadInput("Số dòng mỗi trang phải từ 1 đến 1000")
     where, args = [], []
@@ -53,26 +71,48 @@ def list_dossiers(station: Station, *, now: datetime, status: str | None = None,
     if channel:
         where.append("d.channel = ?")
         args.append(channel)
-    join = ""
+    columns = (
+        "d.code, d.status, d.procedure_code, d.field, d.applicant_name, d.applicant_id, "
+        "d.phone, d.received_at, d.due_at, d.channel"
+    )
     if search:
         match = fts_query(search)
         if match is None:
             return []
-        join = "JOIN dossier_search s ON s.code = d.code AND dossier_search MATCH ?"
+        # Newest first by rowid (= receipt order): FTS5 walks its matches in that order and
+        # stops after one page, however common the word ("Nguyễn", "khai sinh").
+        where.insert(0, "dossier_search MATCH ?")
         args.insert(0, match)
-    sql = (f"SELECT d.code, d.status, d.procedure_code, d.field, d.applicant_name, "
-           f"d.applicant_id, d.phone, d.received_at, d.due_at, d.channel FROM dossiers d {join} "
-           + (f"WHERE {' AND '.join(where)} " if where else "")
-           + "ORDER BY d.received_at DESC, d.code DESC LIMIT ? OFFSET ?")
+        sql = (
+            f"SELECT {columns} FROM dossier_search s JOIN dossiers d ON d.rowid = s.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY s.rowid DESC LIMIT ? OFFSET ?"
+        )
+    else:
+        sql = (
+            f"SELECT {columns} FROM dossiers d "
+            + (f"WHERE {' AND '.join(where)} " if where else "")
+            + "ORDER BY d.received_at DESC, d.code DESC LIMIT ? OFFSET ?"
+        )
     rows = station.store.conn.execute(sql, [*args, limit, offset]).fetchall()
-    keys = ("code", "status", "procedure", "field", "applicant", "id_number", "phone",
-            "received_at", "due_at", "channel")
+    keys = (
+        "code",
+        "status",
+        "procedure",
+        "field",
+        "applicant",
+        "id_number",
+        "phone",
+        "received_at",
+        "due_at",
+        "channel",
+    )
     out = []
     for row in rows:
         item = dict(zip(keys, row, strict=True))
         item["status_vi"] = STATUS_LABEL_VI[DossierStatus(item["status"])]
-        item["overdue"] = bool(item["due_at"] and item["status"] in _OPEN
-                               and item["due_at"] < iso(now))
+        item["overdue"] = bool(
+            item["due_at"] and item["status"] in _OPEN and item["due_at"] < iso(now)
+        )
         out.append(item)
     return out
 
@@ -87,14 +127,18 @@ def timeline(station: Station, code: str) -> list[dict[str, Any]]:
         at = data.get("received_at", event["claimed_time"])
         if event["action"] == "receive":
             due = data.get("due_at")
-        rows.append({
-            "seq": event["seq"], "action": event["action"],
-            "step": ACTION_LABEL_VI.get(event["action"], event["action"]).capitalize(),
-            "officer": names.get(event["officer"], event["officer"]),
-            "at": at, "due": due,
-            "timeliness": timeliness(parse_rfc3339(at), parse_rfc3339(due) if due else None),
-            "note": data.get("reason") or data.get("result") or data.get("note") or "",
-        })
+        rows.append(
+            {
+                "seq": event["seq"],
+                "action": event["action"],
+                "step": ACTION_LABEL_VI.get(event["action"], event["action"]).capitalize(),
+                "officer": names.get(event["officer"], event["officer"]),
+                "at": at,
+                "due": due,
+                "timeliness": timeliness(parse_rfc3339(at), parse_rfc3339(due) if due else None),
+                "note": data.get("reason") or data.get("result") or data.get("note") or "",
+            }
+        )
         if event["action"] == "reschedule":
             due = data["new_due"]
         elif event["action"] == "supplement" and data.get("due_at"):
@@ -106,8 +150,12 @@ def show_dossier(station: Station, code: str) -> dict[str, Any]:
     state = station.dossier(code)
     if state is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}")
-    return {"dossier": state, "status_vi": STATUS_LABEL_VI[DossierStatus(state["status"])],
-            "next_actions": allowed_actions(state), "timeline": timeline(station, code)}
+    return {
+        "dossier": state,
+        "status_vi": STATUS_LABEL_VI[DossierStatus(state["status"])],
+        "next_actions": allowed_actions(state),
+        "timeline": timeline(station, code),
+    }
 
 
 def projection_digest(station: Station) -> str:
@@ -115,7 +163,9 @@ def projection_digest(station: Station) -> str:
     for code, state in station.store.conn.execute("SELECT code, state FROM dossiers ORDER BY code"):
         h.update(code.encode() + b"\0" + state.encode() + b"\n")
     for code, text in station.store.conn.execute(
-            "SELECT code, text FROM dossier_search ORDER BY code"):
+        "SELECT d.code, s.text FROM dossier_search s JOIN dossiers d ON d.rowid = s.rowid "
+        "ORDER BY d.code"
+    ):
         h.update(code.encode() + b"\0" + text.encode() + b"\n")
     return h.hexdigest()
 
@@ -132,11 +182,20 @@ def export_ledger(station: Station, path: Path) -> dict[str, Any]:
     every signed checkpoint as a JSON string. `commune-audit ledger` reads it."""
     store = station.store
     size = store.size()
-    checkpoints = [r[0] for r in store.conn.execute(
-        "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,))]
-    header = {"type": LEDGER_EXPORT_TYPE, "origin": station.info.origin,
-              "station": station.info.ref, "station_cert": station.info.station_cert,
-              "entries": size, "checkpoints": len(checkpoints)}
+    checkpoints = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,)
+        )
+    ]
+    header = {
+        "type": LEDGER_EXPORT_TYPE,
+        "origin": station.info.origin,
+        "station": station.info.ref,
+        "station_cert": station.info.station_cert,
+        "entries": size,
+        "checkpoints": len(checkpoints),
+    }
     tmp = path.with_name(path.name + ".part")
     with tmp.open("wb") as out:
         out.write(orjson.dumps(header) + b"\n")
@@ -151,11 +210,21 @@ def export_ledger(station: Station, path: Path) -> dict[str, Any]:
 def trust_kit(station: Station, session_key: Any, path: Path, *, now: datetime) -> dict[str, Any]:
     """A stand-alone station's trust kit: its own station certificate and log origin, signed by
     the station key. (An enrolled station's auditors use the hub's kit instead.)"""
-    kit = {"type": "commune.trust-kit/v1", "issued_at": iso(now), "issuer": None,
-           "hub": None, "stations": [station.info.station_cert],
-           "origins": [{"origin": station.info.origin, "station": station.info.ref,
-                        "key_id": station.info.station_cert["key_id"]}],
-           "revocations": []}
+    kit = {
+        "type": "commune.trust-kit/v1",
+        "issued_at": iso(now),
+        "issuer": None,
+        "hub": None,
+        "stations": [station.info.station_cert],
+        "origins": [
+            {
+                "origin": station.info.origin,
+                "station": station.info.ref,
+                "key_id": station.info.station_cert["key_id"],
+            }
+        ],
+        "revocations": [],
+    }
     signed = sign_record(kit, session_key)
     path.write_bytes(orjson.dumps(signed, option=orjson.OPT_INDENT_2) + b"\n")
     return {"file": str(path), "stations": 1}

@@ -70,7 +70,7 @@ def decode_qr_payload(text: str) -> dict[str, Any]:
     if not text.startswith(QR_PREFIX):
         raise BadInput("Không phải mã QR biên nhận (thiếu tiền tố CLR1.)")
     try:
-        raw = zlib.decompress(unb64url(text[len(QR_PREFIX):]), bufsize=64 * 1024)
+        raw = zlib.decompress(unb64url(text[len(QR_PREFIX) :]), bufsize=64 * 1024)
         value = orjson.loads(raw)
     except (EncodingError, zlib.error, orjson.JSONDecodeError) as exc:
         raise BadInput("Mã QR biên nhận bị hỏng") from exc

@@ -20,7 +20,13 @@ from typing import Any
 import orjson
 
 from commune_client.clock import iso
-from commune_client.errors import BadInput, CommuneError, NotFound, NotInitialized, TransitionRefused
+from commune_client.errors import (
+    BadInput,
+    CommuneError,
+    NotFound,
+    NotInitialized,
+    TransitionRefused,
+)
 from commune_client.projection import dossier_state, project
 from commune_client.store import SqliteNodeStore, Store, open_store
 from ledger.certs import issue_certificate
@@ -73,9 +79,19 @@ class Station:
         return cls(store, StationInfo(**orjson.loads(raw)))
 
     @classmethod
-    def create(cls, data_dir: Path, *, office: str, office_name: str, officer_name: str,
-               passphrase: str, now: datetime, station: int = 1, title: str | None = None,
-               hub: str = LOCAL_HUB) -> Station:
+    def create(
+        cls,
+        data_dir: Path,
+        *,
+        office: str,
+        office_name: str,
+        officer_name: str,
+        passphrase: str,
+        now: datetime,
+        station: int = 1,
+        title: str | None = None,
+        hub: str = LOCAL_HUB,
+    ) -> Station:
         _check_office(office)
         if not office_name.strip():
             raise BadInput("Tên đơn vị không được để trống")
@@ -94,21 +110,39 @@ class Station:
         at = iso(now)
         station_key, officer_key = SigningKey.generate(), SigningKey.generate()
         secret = os.urandom(32)
-        cert = issue_certificate(station_key, station_key.public, role="station",
-                                 name=office_name.strip(), office=office, station=station,
-                                 not_before=at)
-        info = StationInfo(office, office_name.strip(), station, 0,
-                           station_origin(hub, office, station, 0), cert)
+        cert = issue_certificate(
+            station_key,
+            station_key.public,
+            role="station",
+            name=office_name.strip(),
+            office=office,
+            station=station,
+            not_before=at,
+        )
+        info = StationInfo(
+            office, office_name.strip(), station, 0, station_origin(hub, office, station, 0), cert
+        )
         store = open_store(data_dir, create=True)
         with store.write() as conn:
             store.set_meta("station", orjson.dumps(info.__dict__).decode())
-            conn.execute("INSERT INTO station_key (id, key_file) VALUES (1, ?)",
-                         (station_key.seal(b64url(secret), cost=2),))
+            conn.execute(
+                "INSERT INTO station_key (id, key_file) VALUES (1, ?)",
+                (station_key.seal(b64url(secret), cost=2),),
+            )
         self = cls(store, info)
         session = Session(self, station_key, station_key, office_name)
-        body = {"claimed_time": at, "beacon": None, "dossier": None, "action": "station-open",
-                "data": {"office": {"code": office, "name": office_name.strip()},
-                         "station": station, "station_cert": cert, "epoch": 0}}
+        body = {
+            "claimed_time": at,
+            "beacon": None,
+            "dossier": None,
+            "action": "station-open",
+            "data": {
+                "office": {"code": office, "name": office_name.strip()},
+                "station": station,
+                "station_cert": cert,
+                "epoch": 0,
+            },
+        }
         session.record(lambda _: body, signer=station_key)
         session.enrol(officer_key, officer_name, passphrase, secret, now=now, title=title)
         return self
@@ -119,9 +153,9 @@ class Station:
     # -- officers -----------------------------------------------------------------------------
     def officers(self) -> list[dict[str, Any]]:
         rows = self.store.conn.execute(
-            "SELECT key_id, name, title, retired_seq FROM officers ORDER BY enrolled_seq")
-        return [{"key_id": r[0], "name": r[1], "title": r[2], "active": r[3] is None}
-                for r in rows]
+            "SELECT key_id, name, title, retired_seq FROM officers ORDER BY enrolled_seq"
+        )
+        return [{"key_id": r[0], "name": r[1], "title": r[2], "active": r[3] is None} for r in rows]
 
     def sign_in(self, who: str | None, passphrase: str) -> Session:
         """Unlock an officer (by key id or name; the only active officer when `who` is None)."""
@@ -136,9 +170,11 @@ class Station:
             raise NotFound(f"Không có cán bộ đang làm việc tên {who!r}")
         key_id = matches[0]["key_id"]
         key_file, wrapped = self.store.conn.execute(
-            "SELECT key_file, station_secret FROM officers WHERE key_id = ?", (key_id,)).fetchone()
+            "SELECT key_file, station_secret FROM officers WHERE key_id = ?", (key_id,)
+        ).fetchone()
         station_file = self.store.conn.execute(
-            "SELECT key_file FROM station_key WHERE id = 1").fetchone()[0]
+            "SELECT key_file FROM station_key WHERE id = 1"
+        ).fetchone()[0]
         try:
             officer = SigningKey.unseal(bytes(key_file), passphrase)
             secret = officer.unwrap(bytes(wrapped))
@@ -153,16 +189,23 @@ class Station:
     def officer_cert(self, key_id: str) -> dict[str, Any] | None:
         if key_id == self.info.station_cert["key_id"]:
             return self.info.station_cert
-        row = self.store.conn.execute("SELECT cert FROM officers WHERE key_id = ?",
-                                      (key_id,)).fetchone()
+        row = self.store.conn.execute(
+            "SELECT cert FROM officers WHERE key_id = ?", (key_id,)
+        ).fetchone()
         return orjson.loads(row[0]) if row else None
 
 
 class Session:
     """A signed-in officer at a station: the keys are unlocked for as long as it lives."""
 
-    def __init__(self, station: Station, officer: SigningKey, station_key: SigningKey,
-                 officer_name: str, secret: bytes | None = None) -> None:
+    def __init__(
+        self,
+        station: Station,
+        officer: SigningKey,
+        station_key: SigningKey,
+        officer_name: str,
+        secret: bytes | None = None,
+    ) -> None:
         self.station = station
         self.officer = officer
         self.station_key = station_key
@@ -179,8 +222,9 @@ class Session:
         raw = self.store.meta("beacon")
         return orjson.loads(raw) if raw else None
 
-    def record(self, prepare: Callable[[Store], dict[str, Any]], *,
-               signer: SigningKey | None = None) -> tuple[Appended, dict[str, Any] | None]:
+    def record(
+        self, prepare: Callable[[Store], dict[str, Any]], *, signer: SigningKey | None = None
+    ) -> tuple[Appended, dict[str, Any] | None]:
         """Append one event in one durable transaction and sign a checkpoint after it.
 
         `prepare` runs inside the write transaction (so counters and the current state it
@@ -200,11 +244,18 @@ class Session:
                     check_transition(before, body["action"], data, at)
                 except TransitionError as exc:
                     raise TransitionRefused(exc.message_vi) from exc
-            log = StationLog(info.origin, info.ref, self.station_key, SqliteNodeStore(conn),
-                             self.store.size())
+            log = StationLog(
+                info.origin, info.ref, self.station_key, SqliteNodeStore(conn), self.store.size()
+            )
             appended = log.append(body, signer)
-            self.store.add_entry(appended.index, appended.leaf, body["action"], code,
-                                 signer.key_id, body["claimed_time"])
+            self.store.add_entry(
+                appended.index,
+                appended.leaf,
+                body["action"],
+                code,
+                signer.key_id,
+                body["claimed_time"],
+            )
             after = apply_event(before, appended.event) if code else None
             if after is not None:
                 project(conn, after)
@@ -224,8 +275,16 @@ class Session:
             self.store.add_checkpoint(size, note)
         return size, note
 
-    def enrol(self, key: SigningKey, name: str, passphrase: str, secret: bytes | None = None, *,
-              now: datetime, title: str | None = None) -> str:
+    def enrol(
+        self,
+        key: SigningKey,
+        name: str,
+        passphrase: str,
+        secret: bytes | None = None,
+        *,
+        now: datetime,
+        title: str | None = None,
+    ) -> str:
         """Certify a new officer key with the station key and write it to the log."""
         secret = secret or self._secret
         if secret is None:
@@ -236,11 +295,23 @@ class Session:
             raise BadInput("Cán bộ mới cần một mật khẩu")
         info = self.station.info
         certified = {o["key_id"] for o in self.station.officers()}
-        cert = issue_certificate(self.station_key, key.public, role="officer", name=name.strip(),
-                                 office=info.office, station=info.station, not_before=iso(now),
-                                 certified=certified)
-        body: dict[str, Any] = {"claimed_time": iso(now), "beacon": None, "dossier": None,
-                                "action": "officer-enrol", "data": {"cert": cert}}
+        cert = issue_certificate(
+            self.station_key,
+            key.public,
+            role="officer",
+            name=name.strip(),
+            office=info.office,
+            station=info.station,
+            not_before=iso(now),
+            certified=certified,
+        )
+        body: dict[str, Any] = {
+            "claimed_time": iso(now),
+            "beacon": None,
+            "dossier": None,
+            "action": "officer-enrol",
+            "data": {"cert": cert},
+        }
         if title:
             body["data"]["title"] = title
         key_file = key.seal(passphrase)
@@ -250,8 +321,15 @@ class Session:
             store.conn.execute(
                 "INSERT INTO officers (key_id, name, title, cert, key_file, station_secret, "
                 "enrolled_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key.key_id, name.strip(), title, orjson.dumps(cert).decode(), key_file, wrapped,
-                 store.size()),
+                (
+                    key.key_id,
+                    name.strip(),
+                    title,
+                    orjson.dumps(cert).decode(),
+                    key_file,
+                    wrapped,
+                    store.size(),
+                ),
             )
             return body
 

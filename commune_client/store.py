@@ -16,8 +16,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+import orjson
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -35,24 +35,29 @@ def _run(db: sqlite_utils.Database, statements: Sequence[str]) -> None:
 
 @migrations()
 def m001_ledger(db: sqlite_utils.Database) -> None:
-    _run(db, [
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE officers (
+    _run(
+        db,
+        [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE officers (
             key_id TEXT PRIMARY KEY, name TEXT NOT NULL, title TEXT, cert TEXT NOT NULL,
             key_file BLOB NOT NULL, station_secret BLOB NOT NULL,
             enrolled_seq INTEGER NOT NULL, retired_seq INTEGER)""",
-        "CREATE TABLE station_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_file BLOB NOT NULL)",
-        """CREATE TABLE entries (
+            """CREATE TABLE station_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1), key_file BLOB NOT NULL)""",
+            """CREATE TABLE entries (
             seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL, action TEXT NOT NULL, dossier TEXT,
             officer TEXT NOT NULL, claimed_time TEXT NOT NULL)""",
-        "CREATE INDEX entries_dossier ON entries (dossier, seq)",
-        """CREATE TABLE tree_nodes (
+            "CREATE INDEX entries_dossier ON entries (dossier, seq)",
+            """CREATE TABLE tree_nodes (
             level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
             PRIMARY KEY (level, idx)) WITHOUT ROWID""",
-        "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
-        "CREATE TABLE counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL)",
-        "CREATE TABLE catalog (code TEXT PRIMARY KEY, data TEXT NOT NULL, demo INTEGER NOT NULL)",
-    ])
+            "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
+            "CREATE TABLE counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL)",
+            """CREATE TABLE catalog (
+            code TEXT PRIMARY KEY, data TEXT NOT NULL, demo INTEGER NOT NULL)""",
+        ],
+    )
     for table in ("entries", "tree_nodes", "checkpoints"):
         for verb in ("UPDATE", "DELETE"):
             db.execute(
@@ -63,18 +68,43 @@ def m001_ledger(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m002_projections(db: sqlite_utils.Database) -> None:
-    _run(db, [
-        """CREATE TABLE dossiers (
+    _run(
+        db,
+        [
+            """CREATE TABLE dossiers (
             code TEXT PRIMARY KEY, status TEXT NOT NULL, field TEXT NOT NULL,
             procedure_code TEXT NOT NULL, channel TEXT NOT NULL, applicant_name TEXT NOT NULL,
             applicant_id TEXT NOT NULL, phone TEXT, received_at TEXT NOT NULL, due_at TEXT,
             updated_at TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL)""",
-        "CREATE INDEX dossiers_status ON dossiers (status, due_at)",
-        "CREATE INDEX dossiers_received ON dossiers (received_at)",
-        "CREATE INDEX dossiers_due ON dossiers (due_at)",
-        """CREATE VIRTUAL TABLE dossier_search USING fts5 (
+            "CREATE INDEX dossiers_status ON dossiers (status, due_at)",
+            "CREATE INDEX dossiers_received ON dossiers (received_at)",
+            "CREATE INDEX dossiers_due ON dossiers (due_at)",
+            """CREATE VIRTUAL TABLE dossier_search USING fts5 (
             code UNINDEXED, text, tokenize = 'unicode61 remove_diacritics 0')""",
-    ])
+        ],
+    )
+
+
+@migrations()
+def m003_search_by_rowid(db: sqlite_utils.Database) -> None:
+    # The search row shares the dossier's rowid (insertion order = receipt order), so FTS5 can
+    # walk matches newest first and stop after one page instead of sorting every match.
+    _run(
+        db,
+        [
+            "DROP TABLE dossier_search",
+            """CREATE VIRTUAL TABLE dossier_search USING fts5 (
+            text, tokenize = 'unicode61 remove_diacritics 0')""",
+        ],
+    )
+    from commune_client.projection import search_text
+
+    rows = db.execute("SELECT rowid, state FROM dossiers").fetchall()
+    for rowid, state in rows:
+        db.execute(
+            "INSERT INTO dossier_search (rowid, text) VALUES (?, ?)",
+            (rowid, search_text(orjson.loads(state))),
+        )
 
 
 class Store:
@@ -118,7 +148,9 @@ class Store:
         return int(row[0])
 
     def leaves(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
-        sql = "SELECT leaf FROM entries WHERE seq >= ?" + (" AND seq < ?" if stop is not None else "")
+        sql = "SELECT leaf FROM entries WHERE seq >= ?" + (
+            " AND seq < ?" if stop is not None else ""
+        )
         args: tuple[int, ...] = (start, stop) if stop is not None else (start,)
         for (leaf,) in self.conn.execute(sql + " ORDER BY seq", args):
             yield bytes(leaf)
@@ -131,8 +163,15 @@ class Store:
         rows = self.conn.execute("SELECT leaf FROM entries WHERE dossier = ? ORDER BY seq", (code,))
         return [bytes(r[0]) for r in rows]
 
-    def add_entry(self, seq: int, leaf: bytes, action: str, dossier: str | None, officer: str,
-                  claimed_time: str) -> None:
+    def add_entry(
+        self,
+        seq: int,
+        leaf: bytes,
+        action: str,
+        dossier: str | None,
+        officer: str,
+        claimed_time: str,
+    ) -> None:
         self.conn.execute(
             "INSERT INTO entries (seq, leaf, action, dossier, officer, claimed_time) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -141,7 +180,8 @@ class Store:
 
     def latest_checkpoint(self) -> tuple[int, str] | None:
         row = self.conn.execute(
-            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
     def checkpoint_at_least(self, size: int) -> tuple[int, str] | None:
@@ -151,8 +191,9 @@ class Store:
         return (int(row[0]), str(row[1])) if row else None
 
     def add_checkpoint(self, size: int, note: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)",
-                          (size, note))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note)
+        )
 
     # -- counters (dossier codes, book rows) ------------------------------------------------------
     def take(self, name: str, first: int) -> int:

@@ -18,10 +18,10 @@ from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.encoding import b64url, key_id, unb64url
 from ledger.errors import KeyRefused, WrongPassphrase
@@ -70,8 +70,16 @@ class SigningKey:
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(_stretch(passphrase, salt, cost)),
         )
-        doc = {"type": KEY_FILE_TYPE, "kdf": "scrypt", "n": cost, "r": 8, "p": 1,
-               "salt": b64url(salt), "key_id": self.key_id, "pkcs8": pem.decode("ascii")}
+        doc = {
+            "type": KEY_FILE_TYPE,
+            "kdf": "scrypt",
+            "n": cost,
+            "r": 8,
+            "p": 1,
+            "salt": b64url(salt),
+            "key_id": self.key_id,
+            "pkcs8": pem.decode("ascii"),
+        }
         return json.dumps(doc, indent=1).encode("utf-8")
 
     @classmethod
@@ -107,11 +115,13 @@ class SigningKey:
 
     def _wrapping_key(self) -> bytes:
         raw = self._key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"commune-wrap/v1").derive(raw)
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"commune-wrap/v1"
+        ).derive(raw)
 
 
 def _stretch(passphrase: str, salt: bytes, cost: int) -> bytes:

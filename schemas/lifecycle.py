@@ -52,7 +52,10 @@ RESUME: Final = "resume"  # target marker: back to the status before the supplem
 
 # action -> {from status: to status (None = unchanged)}
 TRANSITIONS: Final[dict[str, dict[DossierStatus, DossierStatus | str | None]]] = {
-    "request-supplement": {S.RECEIVED: S.SUPPLEMENT_REQUESTED, S.PROCESSING: S.SUPPLEMENT_REQUESTED},
+    "request-supplement": {
+        S.RECEIVED: S.SUPPLEMENT_REQUESTED,
+        S.PROCESSING: S.SUPPLEMENT_REQUESTED,
+    },
     "supplement": {S.SUPPLEMENT_REQUESTED: RESUME},
     "refuse": {S.RECEIVED: S.REFUSED, S.SUPPLEMENT_REQUESTED: S.REFUSED},
     "transfer": {S.RECEIVED: S.TRANSFERRED, S.PROCESSING: S.TRANSFERRED},
@@ -126,20 +129,25 @@ def _label(status: Any) -> str:
     return STATUS_LABEL_VI[DossierStatus(status)]
 
 
-def check_transition(state: Mapping[str, Any] | None, action: str, data: Mapping[str, Any],
-                     at: str) -> None:
+def check_transition(
+    state: Mapping[str, Any] | None, action: str, data: Mapping[str, Any], at: str
+) -> None:
     """Raise TransitionError unless `action` with `data` at time `at` is valid in `state`."""
     if action == "receive":
         if state is not None:
-            raise TransitionError("already-received", f"Hồ sơ {state['code']} đã được tiếp nhận",
-                                  f"dossier {state['code']} was already received")
+            raise TransitionError(
+                "already-received",
+                f"Hồ sơ {state['code']} đã được tiếp nhận",
+                f"dossier {state['code']} was already received",
+            )
         return
     if state is None:
         raise TransitionError("unknown-dossier", "Không tìm thấy hồ sơ", "no such dossier")
     table = TRANSITIONS.get(action)
     if table is None:
-        raise TransitionError("unknown-action", f"Thao tác không hợp lệ: {action}",
-                              f"unknown action {action!r}")
+        raise TransitionError(
+            "unknown-action", f"Thao tác không hợp lệ: {action}", f"unknown action {action!r}"
+        )
     status = DossierStatus(state["status"])
     if status not in table:
         raise TransitionError(
@@ -148,21 +156,30 @@ def check_transition(state: Mapping[str, Any] | None, action: str, data: Mapping
             f"cannot {ACTION_LABEL_EN[action]} a dossier that is {status.value}",
         )
     if action == "rate" and state.get("rating") is not None:
-        raise TransitionError("already-rated", "Hồ sơ đã được ghi nhận đánh giá",
-                              "the dossier was already rated")
+        raise TransitionError(
+            "already-rated", "Hồ sơ đã được ghi nhận đánh giá", "the dossier was already rated"
+        )
     if action == "reschedule":
         new_due = datetime.fromisoformat(data["new_due"])
         old = state.get("due_at")
         if old is not None and new_due <= datetime.fromisoformat(old):
-            raise TransitionError("reschedule-earlier",
-                                  "Ngày hẹn mới phải sau ngày hẹn trả cũ",
-                                  "the new due date must be after the old one")
+            raise TransitionError(
+                "reschedule-earlier",
+                "Ngày hẹn mới phải sau ngày hẹn trả cũ",
+                "the new due date must be after the old one",
+            )
         if new_due <= datetime.fromisoformat(at):
-            raise TransitionError("reschedule-past", "Ngày hẹn mới phải ở tương lai",
-                                  "the new due date must be in the future")
+            raise TransitionError(
+                "reschedule-past",
+                "Ngày hẹn mới phải ở tương lai",
+                "the new due date must be in the future",
+            )
     if datetime.fromisoformat(at) < datetime.fromisoformat(state["received_at"]):
-        raise TransitionError("before-receipt", "Thời điểm thao tác trước thời điểm tiếp nhận",
-                              "the action is dated before the dossier was received")
+        raise TransitionError(
+            "before-receipt",
+            "Thời điểm thao tác trước thời điểm tiếp nhận",
+            "the action is dated before the dossier was received",
+        )
 
 
 def apply_event(state: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,8 +195,11 @@ def apply_event(state: dict[str, Any] | None, event: Mapping[str, Any]) -> dict[
         return _received(event, data)
     assert state is not None
     if state["code"] != event.get("dossier"):
-        raise TransitionError("wrong-dossier", "Thao tác không thuộc hồ sơ này",
-                              "the event belongs to another dossier")
+        raise TransitionError(
+            "wrong-dossier",
+            "Thao tác không thuộc hồ sơ này",
+            "the event belongs to another dossier",
+        )
     new = dict(state)
     status = DossierStatus(state["status"])
     target = TRANSITIONS[action][status]
@@ -220,8 +240,9 @@ def _received(event: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, An
     return state
 
 
-def _effects(new: dict[str, Any], old: Mapping[str, Any], action: str, data: Mapping[str, Any],
-             at: str) -> None:
+def _effects(
+    new: dict[str, Any], old: Mapping[str, Any], action: str, data: Mapping[str, Any], at: str
+) -> None:
     if action == "request-supplement":
         new["paused_at"] = at
         new["resume_status"] = old["status"]
@@ -230,7 +251,9 @@ def _effects(new: dict[str, Any], old: Mapping[str, Any], action: str, data: Map
         paused = old.get("paused_at")
         if paused is not None:
             waited = datetime.fromisoformat(at) - datetime.fromisoformat(paused)
-            new["paused_seconds"] = old.get("paused_seconds", 0) + max(0, int(waited.total_seconds()))
+            new["paused_seconds"] = old.get("paused_seconds", 0) + max(
+                0, int(waited.total_seconds())
+            )
         if data.get("due_at") is not None:
             new["due_at"] = data["due_at"]
         new.pop("paused_at", None)
@@ -241,8 +264,10 @@ def _effects(new: dict[str, Any], old: Mapping[str, Any], action: str, data: Map
     elif action == "transfer":
         new["handling_office"] = data["to"]
     elif action == "pay":
-        new["fees"] = [*old.get("fees", []),
-                       {"name": "Phí, lệ phí đã thu", "amount": data["amount"]}]
+        new["fees"] = [
+            *old.get("fees", []),
+            {"name": "Phí, lệ phí đã thu", "amount": data["amount"]},
+        ]
     elif action == "stop":
         new["stopped_at"] = at
     elif action == "withdraw":

@@ -218,7 +218,9 @@ def dossier_lifecycle(
         add(
             "reschedule",
             {
-                "new_due": _iso(max(datetime.fromisoformat(first["data"]["due_at"]), t) + timedelta(days=3)),
+                "new_due": _iso(
+                    max(datetime.fromisoformat(first["data"]["due_at"]), t) + timedelta(days=3)
+                ),
                 "reason": "Xin lỗi vì chậm trễ do cần xác minh thêm",
             },
         )

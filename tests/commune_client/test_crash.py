@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASS, make_station
+from stationkit import PASS, make_station
 
 from commune_client.queries import rebuild_and_compare
 from commune_client.station import Station
@@ -54,8 +54,12 @@ def test_kill_minus_nine_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261123)
     acknowledged: list[str] = []
     for trial in range(TRIALS):
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(data), PASS, str(trial // 10)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(data), PASS, str(trial // 10)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
         time.sleep(rng.uniform(0.0, 0.15))
@@ -69,15 +73,32 @@ def test_kill_minus_nine_of_the_cli(tmp_path: Path) -> None:
     data = tmp_path / "station"
     make_station(data).close()
     exe = str(Path(sys.executable).with_name("commune"))
-    env = {**os.environ, "COMMUNE_DATA_DIR": str(data), "COMMUNE_PASSPHRASE": PASS,
-           "COMMUNE_NOW": "2026-11-23T09:00:00+07:00"}
+    env = {
+        **os.environ,
+        "COMMUNE_DATA_DIR": str(data),
+        "COMMUNE_PASSPHRASE": PASS,
+        "COMMUNE_NOW": "2026-11-23T09:00:00+07:00",
+    }
     rng = random.Random(7)
     acknowledged: list[str] = []
     for _ in range(10):
-        proc = subprocess.Popen([exe, "--json", "receive", "--procedure", "1.001193",
-                                 "--applicant-name", "Lê Thị Hồng", "--applicant-id",
-                                 "001088012345"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env)
+        proc = subprocess.Popen(
+            [
+                exe,
+                "--json",
+                "receive",
+                "--procedure",
+                "1.001193",
+                "--applicant-name",
+                "Lê Thị Hồng",
+                "--applicant-id",
+                "001088012345",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         time.sleep(rng.uniform(0.2, 0.9))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
@@ -90,14 +111,20 @@ def test_kill_minus_nine_of_the_cli(tmp_path: Path) -> None:
 
 def _check(data: Path, acknowledged: list[str]) -> None:
     st = Station.open(data)
-    codes = [r[0] for r in st.store.conn.execute("SELECT dossier FROM entries WHERE action = 'receive'")]
+    codes = [
+        r[0] for r in st.store.conn.execute("SELECT dossier FROM entries WHERE action = 'receive'")
+    ]
     assert len(codes) == len(set(codes)), "a dossier code was issued twice"
     missing = set(acknowledged) - set(codes)
     assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
     latest = st.store.latest_checkpoint()
     assert latest is not None
-    report = verify_ledger(st.store.leaves(), station_cert=st.info.station_cert,
-                           origin=st.info.origin, checkpoints=[latest[1]])
+    report = verify_ledger(
+        st.store.leaves(),
+        station_cert=st.info.station_cert,
+        origin=st.info.origin,
+        checkpoints=[latest[1]],
+    )
     assert report.ok, report.findings[:3]
     assert rebuild_and_compare(st)["identical"]
     # A checkpoint may lag the log after a kill between commit and checkpoint; the next

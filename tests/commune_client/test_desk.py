@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import APPLICANT, OFFICE, PASS, T0, make_station
+from stationkit import APPLICANT, OFFICE, PASS, T0, make_station
 
 from commune_client.desk import act, receive
 from commune_client.errors import BadInput, NotFound, NotInitialized, TransitionRefused
@@ -24,12 +24,18 @@ from schemas.receipt import Receipt
 
 
 def _receive(session: Session, minutes: int = 60, **kw: object) -> dict:
-    return receive(session, procedure=kw.pop("procedure", "1.001193"),  # type: ignore[arg-type]
-                   applicant=kw.pop("applicant", APPLICANT),  # type: ignore[arg-type]
-                   now=T0 + timedelta(minutes=minutes), **kw)  # type: ignore[arg-type]
+    return receive(
+        session,
+        procedure=kw.pop("procedure", "1.001193"),  # type: ignore[arg-type]
+        applicant=kw.pop("applicant", APPLICANT),  # type: ignore[arg-type]
+        now=T0 + timedelta(minutes=minutes),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def test_receive_issues_code_due_date_and_verifiable_receipt(station: Station, session: Session) -> None:
+def test_receive_issues_code_due_date_and_verifiable_receipt(
+    station: Station, session: Session
+) -> None:
     result = _receive(session, summary="Khai sinh cho con thứ hai")
     assert result["code"] == f"{OFFICE}-261123-0001"
     assert result["status"] == "received"
@@ -37,9 +43,12 @@ def test_receive_issues_code_due_date_and_verifiable_receipt(station: Station, s
     rec = result["receipt"]
     Receipt.model_validate(rec)
     verify_record(rec["event"], unb64url(rec["cert"]["public_key"]))
-    verify_proof(rec["proof"], canonical(rec["event"]),
-                 ed25519_verifier(station.info.origin, unb64url(rec["station_cert"]["public_key"])),
-                 origin=station.info.origin)
+    verify_proof(
+        rec["proof"],
+        canonical(rec["event"]),
+        ed25519_verifier(station.info.origin, unb64url(rec["station_cert"]["public_key"])),
+        origin=station.info.origin,
+    )
     payload = qr_payload(rec)
     assert len(payload) < 1800
     assert decode_qr_payload(payload)["event"] == rec["event"]
@@ -49,34 +58,47 @@ def test_receive_issues_code_due_date_and_verifiable_receipt(station: Station, s
 def test_codes_follow_the_daily_sequence(session: Session) -> None:
     codes = [_receive(session, i)["code"] for i in range(3)]
     assert codes == [f"{OFFICE}-261123-000{i}" for i in (1, 2, 3)]
-    next_day = receive(session, procedure="1.001193", applicant=APPLICANT,
-                       now=T0 + timedelta(days=2))
+    next_day = receive(
+        session, procedure="1.001193", applicant=APPLICANT, now=T0 + timedelta(days=2)
+    )
     assert next_day["code"] == f"{OFFICE}-261125-0001"
 
 
 def test_every_action(session: Session, station: Station) -> None:
     a = _receive(session)["code"]
-    steps = [("request-supplement", {"reason": "Thiếu bản sao CCCD", "documents": ["Bản sao CCCD"]}),
-             ("supplement", {"documents": [{"name": "Bản sao CCCD", "originals": 0, "copies": 1}]}),
-             ("accept", {}), ("request-payment", {"amount": 15000}), ("pay", {"amount": 15000}),
-             ("reschedule", {"new_due": "2026-12-01", "reason": "Cần xác minh thêm"}),
-             ("transfer", {"to": "H56.14"}), ("accept", {"reason": "Đã nhận lại"}),
-             ("resolve", {"reason": "Đã cấp giấy khai sinh"}), ("return", {"via": "post"}),
-             ("rate", {"rating": 1})]
+    steps = [
+        ("request-supplement", {"reason": "Thiếu bản sao CCCD", "documents": ["Bản sao CCCD"]}),
+        ("supplement", {"documents": [{"name": "Bản sao CCCD", "originals": 0, "copies": 1}]}),
+        ("accept", {}),
+        ("request-payment", {"amount": 15000}),
+        ("pay", {"amount": 15000}),
+        ("reschedule", {"new_due": "2026-12-01", "reason": "Cần xác minh thêm"}),
+        ("transfer", {"to": "H56.14"}),
+        ("accept", {"reason": "Đã nhận lại"}),
+        ("resolve", {"reason": "Đã cấp giấy khai sinh"}),
+        ("return", {"via": "post"}),
+        ("rate", {"rating": 1}),
+    ]
     for i, (action, kw) in enumerate(steps):
         state = act(session, a, action, now=T0 + timedelta(hours=2, minutes=i), **kw)
     assert state["status"] == "returned"
     assert state["rating"] == 1 and state["return_via"] == "post"
     assert state["due_at"] == "2026-12-01T17:00:00+07:00"
     assert state["supplement_rounds"] == 1
-    for i, (action, kw) in enumerate([("refuse", {"reason": "x"}), ("stop", {"reason": "x"}),
-                                      ("withdraw", {})]):
+    for i, (action, kw) in enumerate(
+        [("refuse", {"reason": "x"}), ("stop", {"reason": "x"}), ("withdraw", {})]
+    ):
         b = _receive(session, 300 + 10 * i)["code"]
-        assert act(session, b, action, now=T0 + timedelta(minutes=305 + 10 * i), **kw)["status"] in (
-            "refused", "stopped", "withdrawn")
-    report = verify_ledger(station.store.leaves(), station_cert=station.info.station_cert,
-                           origin=station.info.origin,
-                           checkpoints=[station.store.latest_checkpoint()[1]], schema=True)
+        assert act(session, b, action, now=T0 + timedelta(minutes=305 + 10 * i), **kw)[
+            "status"
+        ] in ("refused", "stopped", "withdrawn")
+    report = verify_ledger(
+        station.store.leaves(),
+        station_cert=station.info.station_cert,
+        origin=station.info.origin,
+        checkpoints=[station.store.latest_checkpoint()[1]],
+        schema=True,
+    )
     assert report.ok and report.findings == []
 
 
@@ -93,20 +115,27 @@ def test_supplement_moves_the_due_date_by_the_working_time_waited(session: Sessi
 
 def _snapshot(station: Station) -> tuple:
     c = station.store.conn
-    return (station.store.size(), c.execute("SELECT COUNT(*) FROM dossiers").fetchone(),
-            c.execute("SELECT COUNT(*) FROM checkpoints").fetchone(),
-            c.execute("SELECT * FROM counters ORDER BY name").fetchall())
+    return (
+        station.store.size(),
+        c.execute("SELECT COUNT(*) FROM dossiers").fetchone(),
+        c.execute("SELECT COUNT(*) FROM checkpoints").fetchone(),
+        c.execute("SELECT * FROM counters ORDER BY name").fetchall(),
+    )
 
 
-@pytest.mark.parametrize(("kw", "error", "message"), [
-    ({"procedure": "9.999999"}, NotFound, "Không có thủ tục"),
-    ({"applicant": {**APPLICANT, "id_number": "12345"}}, BadInput, "CCCD"),
-    ({"applicant": {**APPLICANT, "phone": "12"}}, BadInput, "điện thoại"),
-    ({"applicant": {**APPLICANT, "name": ""}}, BadInput, "họ tên"),
-    ({"channel": "fax"}, BadInput, "kênh"),
-])
-def test_bad_intake_changes_nothing(session: Session, station: Station, kw: dict, error: type,
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        ({"procedure": "9.999999"}, NotFound, "Không có thủ tục"),
+        ({"applicant": {**APPLICANT, "id_number": "12345"}}, BadInput, "CCCD"),
+        ({"applicant": {**APPLICANT, "phone": "12"}}, BadInput, "điện thoại"),
+        ({"applicant": {**APPLICANT, "name": ""}}, BadInput, "họ tên"),
+        ({"channel": "fax"}, BadInput, "kênh"),
+    ],
+)
+def test_bad_intake_changes_nothing(
+    session: Session, station: Station, kw: dict, error: type, message: str
+) -> None:
     _receive(session)
     before = _snapshot(station)
     with pytest.raises(error, match=message):
@@ -145,15 +174,34 @@ def test_second_officer_signs_their_own_events(station: Station, session: Sessio
     nam = station.sign_in("Trần Văn Nam", "nam-pass")
     code = _receive(nam)["code"]
     assert show_dossier(station, code)["timeline"][0]["officer"] == "Trần Văn Nam"
-    assert _receive(station.sign_in("Nguyễn Thị Hoa", PASS), 70)["receipt"]["event"]["officer"] != key_id
+    assert (
+        _receive(station.sign_in("Nguyễn Thị Hoa", PASS), 70)["receipt"]["event"]["officer"]
+        != key_id
+    )
 
 
 def test_search_ignores_diacritics_including_d(session: Session, station: Station) -> None:
     code = _receive(session)["code"]
-    _receive(session, 70, applicant={**APPLICANT, "name": "Trần Thị Lan", "id_number": "001088099999",
-                                     "phone": "0987654321"})
-    for query in ("nguyen van duc", "Nguyễn", "duc", "ĐỨC", "001088012345", "0912345678",
-                  "261123-0001", "khai sinh"):
+    _receive(
+        session,
+        70,
+        applicant={
+            **APPLICANT,
+            "name": "Trần Thị Lan",
+            "id_number": "001088099999",
+            "phone": "0987654321",
+        },
+    )
+    for query in (
+        "nguyen van duc",
+        "Nguyễn",
+        "duc",
+        "ĐỨC",
+        "001088012345",
+        "0912345678",
+        "261123-0001",
+        "khai sinh",
+    ):
         found = [r["code"] for r in list_dossiers(station, now=T0, search=query)]
         assert code in found, query
     assert list_dossiers(station, now=T0, search="lan")[0]["applicant"] == "Trần Thị Lan"
@@ -182,8 +230,12 @@ def test_rebuild_reproduces_projections(session: Session, station: Station) -> N
 def test_ledger_tables_are_append_only(station: Station) -> None:
     import sqlite3
 
-    for sql in ("DELETE FROM entries", "UPDATE entries SET action = 'x'",
-                "DELETE FROM checkpoints", "UPDATE tree_nodes SET hash = x'00'"):
+    for sql in (
+        "DELETE FROM entries",
+        "UPDATE entries SET action = 'x'",
+        "DELETE FROM checkpoints",
+        "UPDATE tree_nodes SET hash = x'00'",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             station.store.conn.execute(sql)
 
@@ -191,18 +243,28 @@ def test_ledger_tables_are_append_only(station: Station) -> None:
 def _receive_many(path: str, n: int, start: int) -> list[str]:
     st = Station.open(Path(path))
     s = st.sign_in(None, PASS)
-    return [receive(s, procedure="1.001193", applicant=APPLICANT,
-                    now=T0 + timedelta(minutes=start + i))["code"] for i in range(n)]
+    return [
+        receive(
+            s, procedure="1.001193", applicant=APPLICANT, now=T0 + timedelta(minutes=start + i)
+        )["code"]
+        for i in range(n)
+    ]
 
 
 def test_concurrent_processes_get_unique_codes(tmp_path: Path) -> None:
     make_station(tmp_path / "st").close()
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(3) as pool:
-        results = pool.starmap(_receive_many, [(str(tmp_path / "st"), 15, k * 100) for k in range(3)])
+        results = pool.starmap(
+            _receive_many, [(str(tmp_path / "st"), 15, k * 100) for k in range(3)]
+        )
     codes = [c for r in results for c in r]
     assert len(codes) == len(set(codes)) == 45
     st = Station.open(tmp_path / "st")
-    report = verify_ledger(st.store.leaves(), station_cert=st.info.station_cert,
-                           origin=st.info.origin, checkpoints=[st.store.latest_checkpoint()[1]])
+    report = verify_ledger(
+        st.store.leaves(),
+        station_cert=st.info.station_cert,
+        origin=st.info.origin,
+        checkpoints=[st.store.latest_checkpoint()[1]],
+    )
     assert report.ok and report.size == 47

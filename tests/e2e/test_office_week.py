@@ -55,16 +55,43 @@ from ledger.verify import verify_ledger
 
 EXE = str(Path(sys.executable).with_name("commune"))
 CATALOG = [
-    {"code": "1.001193", "name": "Đăng ký khai sinh", "field": "Hộ tịch", "time_limit": 1,
-     "time_unit": "working_days", "fee": 0,
-     "documents": [{"name": "Tờ khai đăng ký khai sinh", "originals": 1, "copies": 0}]},
-    {"code": "1.004873", "name": "Xác nhận tình trạng hôn nhân", "field": "Hộ tịch",
-     "time_limit": 3, "time_unit": "working_days", "fee": 0, "documents": []},
-    {"code": "2.000815", "name": "Chứng thực bản sao từ bản chính", "field": "Chứng thực",
-     "time_limit": 0, "time_unit": "working_days", "fee": 2000, "on_the_spot": True,
-     "documents": [{"name": "Bản chính", "originals": 1, "copies": 1}]},
-    {"code": "1.003005", "name": "Đăng ký biến động đất đai", "field": "Đất đai",
-     "time_limit": 10, "time_unit": "working_days", "fee": 0, "documents": []},
+    {
+        "code": "1.001193",
+        "name": "Đăng ký khai sinh",
+        "field": "Hộ tịch",
+        "time_limit": 1,
+        "time_unit": "working_days",
+        "fee": 0,
+        "documents": [{"name": "Tờ khai đăng ký khai sinh", "originals": 1, "copies": 0}],
+    },
+    {
+        "code": "1.004873",
+        "name": "Xác nhận tình trạng hôn nhân",
+        "field": "Hộ tịch",
+        "time_limit": 3,
+        "time_unit": "working_days",
+        "fee": 0,
+        "documents": [],
+    },
+    {
+        "code": "2.000815",
+        "name": "Chứng thực bản sao từ bản chính",
+        "field": "Chứng thực",
+        "time_limit": 0,
+        "time_unit": "working_days",
+        "fee": 2000,
+        "on_the_spot": True,
+        "documents": [{"name": "Bản chính", "originals": 1, "copies": 1}],
+    },
+    {
+        "code": "1.003005",
+        "name": "Đăng ký biến động đất đai",
+        "field": "Đất đai",
+        "time_limit": 10,
+        "time_unit": "working_days",
+        "fee": 0,
+        "documents": [],
+    },
 ]
 HT1, HT3, CT0, DD10 = "1.001193", "1.004873", "2.000815", "1.003005"
 
@@ -94,8 +121,9 @@ def script() -> list[tuple[datetime, str, str, list[str]]]:
         do(label, t(day, "15:45"), "return")
     do("A1", t(25, "15:50"), "rate", "--rating", "1")
     do("A5", t(23, "09:30"), "withdraw", "--reason", "Công dân xin rút")
-    for n, day in enumerate([23, 23, 23, 23, 23, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26,
-                             27, 27, 27, 27, 27], start=1):
+    for n, day in enumerate(
+        [23, 23, 23, 23, 23, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27], start=1
+    ):
         at = t(day, "09:00") + timedelta(minutes=15 * (n % 5))
         rx(f"B{n}", at, CT0)
         do(f"B{n}", at + timedelta(minutes=10), "resolve")
@@ -107,8 +135,15 @@ def script() -> list[tuple[datetime, str, str, list[str]]]:
     do("C1", t(23, "15:00"), "resolve")
     for label in ("C2", "C3", "C4"):
         do(label, t(25, "08:00"), "resolve")
-    do("C5", t(23, "10:00"), "request-supplement", "--reason", "Thiếu giấy chứng sinh bản chính",
-       "--doc", "Giấy chứng sinh")
+    do(
+        "C5",
+        t(23, "10:00"),
+        "request-supplement",
+        "--reason",
+        "Thiếu giấy chứng sinh bản chính",
+        "--doc",
+        "Giấy chứng sinh",
+    )
     do("C5", t(25, "10:00"), "supplement", "--doc", "Giấy chứng sinh:1:0")
     do("C5", t(26, "08:00"), "resolve")
     for i in range(6, 11):
@@ -129,8 +164,15 @@ def script() -> list[tuple[datetime, str, str, list[str]]]:
     do("D3", t(27, "09:40"), "request-supplement", "--reason", "Thiếu bản đồ thửa đất")
     do("D4", t(27, "10:00"), "transfer", "--to", "H56.14", "--reason", "Liên thông Sở TN-MT")
     do("D4", t(27, "10:30"), "accept", "--reason", "Nhận lại kết quả liên thông")
-    do("D5", t(27, "10:40"), "reschedule", "--new-due", "2026-12-18",
-       "--reason", "Xin lỗi: cần đo đạc lại thửa đất")
+    do(
+        "D5",
+        t(27, "10:40"),
+        "reschedule",
+        "--new-due",
+        "2026-12-18",
+        "--reason",
+        "Xin lỗi: cần đo đạc lại thửa đất",
+    )
     do("D6", t(27, "10:50"), "stop", "--reason", "Có tranh chấp đất đai")
     for i in range(1, 9):
         rx(f"F{i}", t(27, "13:30") + timedelta(seconds=i), HT1, "online")
@@ -148,8 +190,14 @@ class Desk:
         env = dict(self.env)
         if now is not None:
             env["COMMUNE_NOW"] = now.isoformat()
-        out = subprocess.run([EXE, "--json", *args], capture_output=True, text=True, env=env,
-                             timeout=60, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [EXE, "--json", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         self.calls += 1
         if ok:
             assert out.returncode == 0, f"{args}: {out.stderr}"
@@ -160,8 +208,16 @@ class Desk:
 @pytest.mark.timeout(900)
 def test_a_week_at_the_desk(tmp_path: Path) -> None:
     desk = Desk(tmp_path / "station")
-    desk("init", "--office", "000.00.17.H56", "--office-name", "UBND xã Tân Lập",
-         "--officer", "Nguyễn Thị Hoa", now=t(20, "07:00"))
+    desk(
+        "init",
+        "--office",
+        "000.00.17.H56",
+        "--office-name",
+        "UBND xã Tân Lập",
+        "--officer",
+        "Nguyễn Thị Hoa",
+        now=t(20, "07:00"),
+    )
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG, ensure_ascii=False), encoding="utf-8")
     assert desk("catalog", "import", str(catalog))["imported"] == 4
@@ -170,9 +226,20 @@ def test_a_week_at_the_desk(tmp_path: Path) -> None:
     for when, label, command, args in script():
         if command == "receive":
             proc, channel = args
-            result = desk("receive", "--procedure", proc, "--applicant-name",
-                          f"Nguyễn Văn Đức {label}", "--applicant-id", "001088012345",
-                          "--phone", "0912345678", "--channel", channel, now=when)
+            result = desk(
+                "receive",
+                "--procedure",
+                proc,
+                "--applicant-name",
+                f"Nguyễn Văn Đức {label}",
+                "--applicant-id",
+                "001088012345",
+                "--phone",
+                "0912345678",
+                "--channel",
+                channel,
+                now=when,
+            )
             codes[label] = result["code"]
         else:
             desk("act", codes[label], command, *args, now=when)
@@ -182,8 +249,12 @@ def test_a_week_at_the_desk(tmp_path: Path) -> None:
     assert state["due_at"] == "2026-11-26T08:00:05+07:00"  # received 08:00:05; moved 8 h
     assert state["status"] == "resolved"
     report = desk("report", "--from", "2026-11-23", "--to", "2026-11-27", now=t(27, "17:30"))
-    assert report["received"] == {"total": 58, "online": 13, "direct_or_postal": 39,
-                                  "carried_over": 6}
+    assert report["received"] == {
+        "total": 58,
+        "online": 13,
+        "direct_or_postal": 39,
+        "carried_over": 6,
+    }
     assert report["resolved"] == {"total": 36, "early": 3, "on_time": 30, "late": 3}
     assert report["pending"] == {"total": 18, "within_deadline": 16, "overdue": 2}
     assert report["withdrawn"] == 3
@@ -201,8 +272,13 @@ def test_a_week_at_the_desk(tmp_path: Path) -> None:
     assert desk("export-ledger", str(export))["entries"] > 60
     lines = export.read_bytes().splitlines()
     header = json.loads(lines[0])
-    leaves = lines[1:1 + header["entries"]]
-    notes = [json.loads(x) for x in lines[1 + header["entries"]:]]
-    result = verify_ledger(leaves, station_cert=header["station_cert"], origin=header["origin"],
-                           checkpoints=notes[-50:], schema=True)
+    leaves = lines[1 : 1 + header["entries"]]
+    notes = [json.loads(x) for x in lines[1 + header["entries"] :]]
+    result = verify_ledger(
+        leaves,
+        station_cert=header["station_cert"],
+        origin=header["origin"],
+        checkpoints=notes[-50:],
+        schema=True,
+    )
     assert result.ok and result.findings == [], result.findings[:3]

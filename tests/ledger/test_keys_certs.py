@@ -30,7 +30,10 @@ def test_key_file_roundtrip_and_wrong_passphrase() -> None:
     assert doc["kdf"] == "scrypt" and "ENCRYPTED PRIVATE KEY" in doc["pkcs8"]
     assert SigningKey.unseal(sealed, "mật khẩu đúng").public == key.public
     # NFC: the same passphrase typed with a decomposed keyboard layout still opens it.
-    assert SigningKey.unseal(sealed, unicodedata.normalize("NFD", "mật khẩu đúng")).public == key.public
+    assert (
+        SigningKey.unseal(sealed, unicodedata.normalize("NFD", "mật khẩu đúng")).public
+        == key.public
+    )
     with pytest.raises(WrongPassphrase):
         SigningKey.unseal(sealed, "sai")
     with pytest.raises(KeyRefused):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from conftest import OFFICE, ORIGIN, Ledger, build_ledger
+from ledgerkit import OFFICE, ORIGIN, Ledger, build_ledger
 
 from ledger.checkpoint import ed25519_verifier
 from ledger.encoding import b64

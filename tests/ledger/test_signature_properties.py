@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import orjson
 import pytest
-from conftest import ORIGIN, build_ledger
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledgerkit import ORIGIN, build_ledger
 
 from ledger.certs import issue_certificate, verify_certificate
 from ledger.checkpoint import (
