@@ -207,6 +207,55 @@ def catalog_list(app: App, search: str | None) -> None:
     )
 
 
+@cli.group("calendar")
+def calendar_group() -> None:
+    """The working calendar: public holidays plus the government's yearly adjustments."""
+
+
+@calendar_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def calendar_import(app: App, file: Path) -> None:
+    """Record an override table: {"version", "holidays": [dates], "makeup_workdays": [dates]}."""
+    import orjson
+
+    from commune_client.desk import update_calendar
+
+    try:
+        overrides = orjson.loads(file.read_bytes())
+    except OSError as exc:
+        raise BadInput(f"Không đọc được tệp {file}: {exc.strerror}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise BadInput(f"Tệp lịch không phải JSON hợp lệ: {exc}") from exc
+    if not isinstance(overrides, dict):
+        raise BadInput("Tệp lịch phải là một đối tượng JSON {version, holidays, makeup_workdays}")
+    version = update_calendar(app.session(), overrides, now=now())
+    app.out({"version": version}, f"Đã cập nhật lịch làm việc, phiên bản {version}")
+
+
+@calendar_group.command("show")
+@click.option("--year", type=int, required=True)
+@pass_app
+def calendar_show(app: App, year: int) -> None:
+    """Holidays and make-up working days of a year."""
+    from commune_client.desk import calendar
+
+    cal = calendar(app.station().store)
+    doc: dict[str, Any] = {
+        "version": cal.version,
+        "holidays": {d.isoformat(): name for d, name in sorted(cal.holidays_in(year).items())},
+        "makeup_workdays": [d.isoformat() for d in cal.makeup_workdays_in(year)],
+    }
+    app.out(
+        doc,
+        lambda: "\n".join(
+            [f"Phiên bản lịch: {cal.version}"]
+            + [f"  {d}  {n}" for d, n in doc["holidays"].items()]
+            + [f"  {d}  (làm bù)" for d in doc["makeup_workdays"]]
+        ),
+    )
+
+
 # -- the desk -----------------------------------------------------------------------------------
 def vn_time(value: str | None) -> str:
     """RFC 3339 as officers read it: `09 giờ 15 phút, ngày 23/11/2026`."""

@@ -8,9 +8,10 @@ written, then append one signed event in one transaction (`Session.record`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from commune_client import deadlines
@@ -25,7 +26,7 @@ from schemas import event as ev
 from schemas.dossier import Applicant, DossierDocument, Representative
 from schemas.types import to_record
 
-__all__ = ["ACTIONS", "act", "calendar", "office_hours", "receive"]
+__all__ = ["ACTIONS", "act", "calendar", "office_hours", "receive", "update_calendar"]
 
 ACTIONS = (
     "request-supplement",
@@ -61,8 +62,50 @@ BLOCK = 1000  # daily sequence numbers per station: station n uses [(n-1)*1000, 
 
 
 def calendar(store: Store) -> deadlines.Calendar:
-    """The station's working calendar (base calendar + the newest calendar-update overrides)."""
-    return deadlines.Calendar()
+    """The station's working calendar: the `holidays` package's Vietnam calendar plus the
+    overrides of the newest `calendar-update` event in the ledger (make-up Saturdays, bridge
+    days), so every due date is computed from a calendar the ledger itself records."""
+    row = store.conn.execute(
+        "SELECT leaf FROM entries WHERE action = 'calendar-update' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return deadlines.Calendar()
+    data = orjson.loads(row[0])["data"]
+    return deadlines.Calendar(
+        deadlines.CalendarOverrides(
+            version=data["version"],
+            holidays=frozenset(date.fromisoformat(d) for d in data.get("holidays", [])),
+            makeup_workdays=frozenset(
+                date.fromisoformat(d) for d in data.get("makeup_workdays", [])
+            ),
+        )
+    )
+
+
+def update_calendar(session: Session, overrides: Mapping[str, Any], *, now: datetime) -> str:
+    """Record a new calendar override table (signed by the station key); returns its version."""
+    data = _model(ev.CalendarUpdateData, overrides)
+    try:
+        deadlines.Calendar(
+            deadlines.CalendarOverrides(
+                version=data["version"],
+                holidays=frozenset(date.fromisoformat(d) for d in data.get("holidays", [])),
+                makeup_workdays=frozenset(
+                    date.fromisoformat(d) for d in data.get("makeup_workdays", [])
+                ),
+            )
+        )
+    except ValueError as exc:
+        raise BadInput(f"Lịch làm việc không hợp lệ: {exc}") from exc
+    body = {
+        "claimed_time": iso(now),
+        "beacon": session.beacon(),
+        "dossier": None,
+        "action": "calendar-update",
+        "data": data,
+    }
+    session.record(lambda _: body, signer=session.station_key)
+    return str(data["version"])
 
 
 def office_hours(store: Store) -> deadlines.OfficeHours:

@@ -268,3 +268,34 @@ def test_concurrent_processes_get_unique_codes(tmp_path: Path) -> None:
         checkpoints=[st.store.latest_checkpoint()[1]],
     )
     assert report.ok and report.size == 47
+
+
+def test_calendar_update_is_signed_and_moves_due_dates(session: Session, station: Station) -> None:
+    from commune_client.desk import calendar, update_calendar
+
+    before = _receive(session)["due_at"]
+    # The government declares Wed 25/11 a bridge day off, and Sat 28/11 a make-up working day.
+    version = update_calendar(
+        session,
+        {"version": "vn-2026.2", "holidays": ["2026-11-25"], "makeup_workdays": ["2026-11-28"]},
+        now=T0 + timedelta(minutes=60, seconds=30),
+    )
+    assert version == "vn-2026.2"
+    assert calendar(station.store).version.endswith("vn-2026.2")
+    after = _receive(session, 61)
+    assert before == "2026-11-25T08:30:00+07:00"
+    assert after["due_at"] == "2026-11-26T08:31:00+07:00"
+    assert after["receipt"]["event"]["data"]["due_inputs"]["calendar_version"].endswith("vn-2026.2")
+    with pytest.raises(BadInput):
+        update_calendar(
+            session,
+            {"version": "x", "holidays": ["2026-11-27"], "makeup_workdays": ["2026-11-27"]},
+            now=T0 + timedelta(hours=2),
+        )
+    report = verify_ledger(
+        station.store.leaves(),
+        station_cert=station.info.station_cert,
+        origin=station.info.origin,
+        schema=True,
+    )
+    assert report.ok and not report.findings
