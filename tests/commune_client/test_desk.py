@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stationkit import APPLICANT, OFFICE, PASS, T0, make_station
@@ -23,14 +24,10 @@ from schemas.canonical import canonical
 from schemas.receipt import Receipt
 
 
-def _receive(session: Session, minutes: int = 60, **kw: object) -> dict:
-    return receive(
-        session,
-        procedure=kw.pop("procedure", "1.001193"),  # type: ignore[arg-type]
-        applicant=kw.pop("applicant", APPLICANT),  # type: ignore[arg-type]
-        now=T0 + timedelta(minutes=minutes),
-        **kw,
-    )  # type: ignore[arg-type]
+def _receive(session: Session, minutes: int = 60, **kw: Any) -> dict[str, Any]:
+    kw.setdefault("procedure", "1.001193")
+    kw.setdefault("applicant", APPLICANT)
+    return receive(session, now=T0 + timedelta(minutes=minutes), **kw)
 
 
 def test_receive_issues_code_due_date_and_verifiable_receipt(

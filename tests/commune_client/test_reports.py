@@ -424,9 +424,9 @@ def test_bieu06_identities(dossiers: list[Record], start: int, length: int) -> N
     )
     for group, keys in GROUPS.items():
         for key in keys:
-            assert report[group][key] == sum(f[group][key] for f in fields)  # type: ignore[literal-required]
+            assert report[group][key] == sum(f[group][key] for f in fields)
     for key in SCALARS:
-        assert report[key] == sum(f[key] for f in fields)  # type: ignore[literal-required]
+        assert report[key] == sum(f[key] for f in fields)
     for part in [report, *fields]:
         received, resolved, pending = part["received"], part["resolved"], part["pending"]
         assert received["total"] == (
