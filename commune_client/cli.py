@@ -77,7 +77,10 @@ def cli(ctx: click.Context, data_dir: Path | None, as_json: bool, officer: str |
     """Commune one-stop desk: receive dossiers and hand out signed receipts, offline."""
     ctx.obj = App(data_dir or default_data_dir(), as_json, officer)
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty() and not as_json:
+            ctx.invoke(tui)  # `commune` alone on a terminal opens the app
+        else:
+            click.echo(ctx.get_help())
 
 
 # -- setting up ---------------------------------------------------------------------------------
@@ -539,6 +542,16 @@ def _report_text(doc: dict[str, Any]) -> str:
         f"  Đang giải quyết: {p['total']} (trong hạn {p['within_deadline']}, quá hạn "
         f"{p['overdue']})\n  Rút hồ sơ: {doc['withdrawn']}"
     )
+
+
+@cli.command()
+@click.option("--lang", type=click.Choice(["vi", "en"]), help="Ngôn ngữ giao diện (COMMUNE_LANG).")
+@pass_app
+def tui(app: App, lang: str | None) -> None:
+    """Open the officer's terminal app (also: `commune` with no command)."""
+    from commune_client.tui.app import run as run_tui
+
+    run_tui(app.data_dir, language=lang)
 
 
 # -- the ledger ---------------------------------------------------------------------------------
