@@ -10,7 +10,7 @@ and the catalogue is checked by a test instead of by msgfmt."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ _LOCALE = Path(__file__).parent / "locale"
 _state = {"lang": "vi"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(lang: str) -> dict[str, str]:
     merged: dict[str, str] = {}
     folder = _LOCALE / lang
