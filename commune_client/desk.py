@@ -24,25 +24,12 @@ from commune_client.station import Session
 from commune_client.store import Store
 from schemas import event as ev
 from schemas.dossier import Applicant, DossierDocument, Representative
+from schemas.lifecycle import TRANSITIONS
 from schemas.types import to_record
 
 __all__ = ["ACTIONS", "act", "calendar", "office_hours", "receive", "update_calendar"]
 
-ACTIONS = (
-    "request-supplement",
-    "supplement",
-    "refuse",
-    "transfer",
-    "accept",
-    "request-payment",
-    "pay",
-    "stop",
-    "withdraw",
-    "reschedule",
-    "resolve",
-    "return",
-    "rate",
-)
+ACTIONS = tuple(TRANSITIONS)  # every action after `receive`, in lifecycle order
 _DATA_MODEL: dict[str, type[BaseModel]] = {
     "request-supplement": ev.RequestSupplementData,
     "supplement": ev.SupplementData,

@@ -297,3 +297,11 @@ def test_missing_data_dir_is_exit_2_and_creates_nothing(tmp_path: Path) -> None:
     ):
         bad(data, *args, match="commune init")
     assert not data.exists()
+
+
+def test_cli_action_choices_match_the_lifecycle() -> None:
+    from commune_client.cli import ACT_ACTIONS
+    from schemas.event import DOSSIER_ACTIONS
+    from schemas.lifecycle import TRANSITIONS
+
+    assert set(ACT_ACTIONS) == set(TRANSITIONS) == DOSSIER_ACTIONS - {"receive"}
