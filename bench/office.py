@@ -30,61 +30,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stations import PASS, bulk_load, make_station
 
 from commune_client.catalog import demo_catalog
 from commune_client.desk import receive
-from commune_client.procedures import save_catalog
-from commune_client.projection import dossier_state, project
 from commune_client.queries import list_dossiers, rebuild_and_compare
-from commune_client.station import Station
-from commune_client.store import SqliteNodeStore
-from ledger.log import StationLog
-from schemas.lifecycle import apply_event
-from schemas.samples import dossier_lifecycle
-
-PASS = "bench-pass"
-START = datetime.fromisoformat("2025-01-02T07:30:00+07:00")
-
-
-def bulk_load(station: Station, n: int) -> int:
-    session = station.sign_in(None, PASS)
-    info = station.info
-    events = 0
-    batch = 2000
-    clock = START
-    for first in range(0, n, batch):
-        with station.store.write() as conn:
-            log = StationLog(
-                info.origin,
-                info.ref,
-                session.station_key,
-                SqliteNodeStore(conn),
-                station.store.size(),
-            )
-            for i in range(first, min(n, first + batch)):
-                clock += timedelta(seconds=97)
-                for body in dossier_lifecycle(i, clock, office=info.office):
-                    body["claimed_time"] = max(body["claimed_time"], clock.isoformat())
-                    appended = log.append(body, session.officer)
-                    station.store.add_entry(
-                        appended.index,
-                        appended.leaf,
-                        body["action"],
-                        body["dossier"],
-                        session.officer.key_id,
-                        body["claimed_time"],
-                    )
-                    before = dossier_state(conn, body["dossier"])
-                    project(conn, apply_event(before, appended.event))
-                    events += 1
-        print(
-            f"  loaded {min(n, first + batch):>7,} dossiers, {events:,} events",
-            end="\r",
-            file=sys.stderr,
-        )
-    print(file=sys.stderr)
-    session.sign_checkpoint()
-    return events
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -100,15 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="commune-bench-"))
     now = datetime.fromisoformat("2026-11-23T08:00:00+07:00")
-    station = Station.create(
-        work,
-        office="000.00.17.H56",
-        office_name="UBND xã Tân Lập",
-        officer_name="Nguyễn Thị Hoa",
-        passphrase=PASS,
-        now=START,
-    )
-    save_catalog(station.store, demo_catalog())
+    station = make_station(work)
     t = time.perf_counter()
     events = bulk_load(station, args.dossiers)
     load_s = time.perf_counter() - t
