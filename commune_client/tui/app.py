@@ -58,6 +58,10 @@ class CommuneApp(App[None]):
         self._modes_ready = True
 
     def _bind_keys(self) -> None:
+        # App.bind adds a binding without replacing an earlier one for the same key, and the
+        # footer shows the first: drop ours before binding them again in the new language.
+        for key in (*(k for k, _, _ in NAV), "f8", "f9", "f10"):
+            self._bindings.key_to_bindings.pop(key, None)
         for key, mode, label in NAV:
             self.bind(key, f"goto('{mode}')", description=t(label))
         self.bind(
@@ -121,6 +125,8 @@ class CommuneApp(App[None]):
         # The current screen recomposes now; other screens when they are next shown
         # (`CommuneScreen.on_screen_resume`).
         self.screen.refresh(recompose=True)
+        if hasattr(self.screen, "_language"):
+            self.screen._language = get_language()
 
     def on_unmount(self) -> None:
         self.desk.close()

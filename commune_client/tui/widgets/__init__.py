@@ -1,0 +1,1 @@
+"""Reusable widgets of the office app (procedure picker, QR, receipt preview)."""
