@@ -75,3 +75,12 @@ def bulk_load(station: Station, n: int) -> int:
     print(file=sys.stderr)
     session.sign_checkpoint()
     return events
+
+
+if __name__ == "__main__":
+    # `python bench/stations.py DIR N`: build a station in its own process, so a benchmark
+    # measures an app process as lean as a real one (not one holding the loader's heap).
+    target, count = Path(sys.argv[1]), int(sys.argv[2])
+    built = make_station(target)
+    print(bulk_load(built, count))
+    built.close()

@@ -107,6 +107,23 @@ def m003_search_by_rowid(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations()
+def m004_search_prefix_index(db: sqlite_utils.Database) -> None:
+    # Search-as-you-type sends 1-3 character prefixes; "0*" alone expands to every ID number and
+    # phone (~100,000 terms at a busy ward: 117 ms). FTS5 prefix indexes make them ~1 ms.
+    _run(
+        db,
+        [
+            "CREATE TABLE _search_copy AS SELECT rowid AS id, text FROM dossier_search",
+            "DROP TABLE dossier_search",
+            """CREATE VIRTUAL TABLE dossier_search USING fts5 (
+            text, tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3')""",
+            "INSERT INTO dossier_search (rowid, text) SELECT id, text FROM _search_copy",
+            "DROP TABLE _search_copy",
+        ],
+    )
+
+
 class Store:
     """A station database. Plain methods over one connection; callers own transactions."""
 

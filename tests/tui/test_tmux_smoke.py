@@ -33,16 +33,24 @@ def _tmux(*args: str) -> str:
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     if shutil.which("tmux") is None:
-        raise RuntimeError("tmux is needed by the test suite: `apt-get install tmux` (make test does)")
+        raise RuntimeError(
+            "tmux is needed by the test suite: `apt-get install tmux` (make test does)"
+        )
     data = tmp_path / "station"
-    station = Station.create(data, office="000.00.17.H56", office_name="UBND xã Tân Lập",
-                             officer_name="Nguyễn Thị Hoa", passphrase=PASS,
-                             now=__import__("datetime").datetime.fromisoformat(NOW))
+    station = Station.create(
+        data,
+        office="000.00.17.H56",
+        office_name="UBND xã Tân Lập",
+        officer_name="Nguyễn Thị Hoa",
+        passphrase=PASS,
+        now=__import__("datetime").datetime.fromisoformat(NOW),
+    )
     save_catalog(station.store, demo_catalog())
     station.close()
     name = f"commune-{uuid.uuid4().hex[:8]}"
-    command = (f"env COMMUNE_NOW={NOW} COMMUNE_DATA_DIR={data} TERM=xterm-256color "
-               f"{EXE} tui --lang vi")
+    command = (
+        f"env COMMUNE_NOW={NOW} COMMUNE_DATA_DIR={data} TERM=xterm-256color {EXE} tui --lang vi"
+    )
     _tmux("new-session", "-d", "-s", name, "-x", "100", "-y", "32", command)
     try:
         yield name, data

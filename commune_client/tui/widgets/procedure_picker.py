@@ -216,7 +216,7 @@ class ProcedurePicker(Vertical):
         options.add_options(
             Option(
                 Content.assemble(
-                    (p.code, "bold"), "  ", p.name, (f"  · {limit_text(p)}", "italic")
+                    (p.code, "bold"), (f"  {p.name}", ""), (f"  · {limit_text(p)}", "italic")
                 ),
                 id=p.code,
             )
