@@ -65,6 +65,7 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/office.py
+	$(BIN)/python bench/tui.py
 
 clean:
 	rm -rf $(DEMO_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
