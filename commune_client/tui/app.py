@@ -5,6 +5,7 @@ network call runs in a worker thread through `DeskClient`; the UI thread never b
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ class CommuneApp(App[None]):
         self.sub_title = self.desk.session.officer_name
         if not self._modes_ready:
             self._install_modes()
+            # Everything alive now (the schema models, widgets, CSS) lives as long as the app.
+            # Freezing it keeps the collector from walking it on every full pass: those passes
+            # froze the UI for 100-150 ms on some keystrokes (bench/tui.py).
+            gc.collect()
+            gc.freeze()
         self._bind_keys()
         self.switch_mode("today")
 
