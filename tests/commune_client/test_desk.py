@@ -296,3 +296,21 @@ def test_calendar_update_is_signed_and_moves_due_dates(session: Session, station
         schema=True,
     )
     assert report.ok and not report.findings
+
+
+def test_hot_queries_use_indexes(station: Station) -> None:
+    # Per-receipt lookups must never scan the log: at a busy ward it holds ~500,000 entries
+    # (a missing index here once cost 4.7 s per receipt; bench/office.py).
+    plans = {
+        "calendar": "SELECT leaf FROM entries WHERE action = 'calendar-update' "
+        "ORDER BY seq DESC LIMIT 1",
+        "dossier": "SELECT leaf FROM entries WHERE dossier = ? ORDER BY seq",
+        "state": "SELECT state FROM dossiers WHERE code = ?",
+        "overdue": "SELECT code FROM dossiers WHERE status IN ('received') AND due_at < ?",
+    }
+    for name, sql in plans.items():
+        args = ("x",) * sql.count("?")
+        plan = " ".join(
+            str(r[-1]) for r in station.store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)
+        )
+        assert "SCAN entries" not in plan and "SCAN dossiers" not in plan, (name, plan)
