@@ -126,11 +126,11 @@ def write_book(station: Station, path: Path) -> int:
 def report(
     station: Station, date_from: date, date_to: date, *, now: datetime, xlsx: Path | None = None
 ) -> dict[str, Any]:
+    dossiers = list(all_dossiers(station))  # once: parsing every state is the cost here
     try:
-        doc: dict[str, Any] = dict(reports.bieu06(all_dossiers(station), date_from, date_to))
+        doc: dict[str, Any] = dict(reports.bieu06(dossiers, date_from, date_to))
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    dossiers = list(all_dossiers(station))
     doc["due_within_24h"] = [d["code"] for d in reports.due_within_24h(dossiers, now)]
     doc["awaiting_supplement"] = [d["code"] for d in reports.awaiting_supplement(dossiers)]
     doc["generated_at"] = iso(now)
