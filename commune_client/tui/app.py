@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
@@ -87,9 +88,20 @@ class CommuneApp(App[None]):
         self._show_sign_in()
 
     def _show_sign_in(self) -> None:
+        self._open_station()
+
+    @work(thread=True, exclusive=True, group="open-station")
+    def _open_station(self) -> None:
+        # Opening applies pending migrations (seconds on a large station after an upgrade):
+        # never on the UI thread.
+        station = self.desk.open()
+        officers = [o for o in self.desk.call(station.officers) if o["active"]]
+        self.call_from_thread(self._push_sign_in, station.info.office_name, officers)
+
+    def _push_sign_in(self, office_name: str, officers: list[dict[str, Any]]) -> None:
         from commune_client.tui.screens.signin import SignInScreen
 
-        self.push_screen(SignInScreen(), self._after_sign_in)
+        self.push_screen(SignInScreen(office_name, officers), self._after_sign_in)
 
     def _after_sign_in(self, _: object = None) -> None:
         if self.desk.session is None:

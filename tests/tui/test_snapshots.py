@@ -72,6 +72,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_before(screen: str) -> Any:
     async def run_before(pilot: Any) -> None:
+        # The station opens in a worker; the sign-in screen appears when it is open.
+        while type(pilot.app.screen).__name__ != "SignInScreen":
+            await pilot.pause(0.01)
+        await pilot.pause()  # mounted, and the passphrase field focused
         await pilot.press(*PASS, "enter")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -17,16 +19,16 @@ __all__ = ["SignInScreen"]
 class SignInScreen(ModalScreen[bool]):
     BINDINGS = [("escape", "quit_app", "Thoát")]
 
-    def compose(self) -> ComposeResult:
-        from commune_client.tui.app import CommuneApp
+    def __init__(self, office_name: str, officers: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.office_name = office_name
+        self.officers = officers  # read by the app in a worker: compose touches no disk
 
-        app = self.app
-        assert isinstance(app, CommuneApp)
-        officers = app.desk.open().officers()
-        choices = [(o["name"], o["key_id"]) for o in officers if o["active"]]
+    def compose(self) -> ComposeResult:
+        choices = [(o["name"], o["key_id"]) for o in self.officers]
         with Vertical(id="signin", classes="dialog"):
             yield Label(t("Đăng nhập cán bộ"), classes="dialog-title")
-            yield Label(app.desk.open().info.office_name, classes="muted")
+            yield Label(self.office_name, classes="muted")
             yield Select(
                 choices,
                 id="officer",
