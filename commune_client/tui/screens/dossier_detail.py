@@ -5,10 +5,6 @@ control slip (the timeline), a button for each action its state allows (each ope
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ from commune_client.printing import write_form
 from commune_client.queries import show_dossier
 from commune_client.station import Station
 from commune_client.tui.i18n import get_language, t
+from commune_client.tui.opener import hand_to_system
 from commune_client.tui.screens.base import CommuneScreen
 from commune_client.tui.screens.dossiers import short_time
 from commune_client.tui.widgets.action_form import ACTION_TITLE, RATINGS, ActionForm
@@ -61,22 +58,8 @@ def load_detail(station: Station, code: str, now: datetime) -> dict[str, Any]:
 
 
 def open_file(path: Path) -> None:
-    """Open a printed form in the desktop's viewer when there is one; never blocks or fails."""
-    try:
-        if sys.platform == "win32":
-            os.startfile(path)  # type: ignore[attr-defined,unused-ignore]
-        elif (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and (
-            opener := shutil.which("xdg-open")
-        ):
-            subprocess.Popen(
-                [opener, str(path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-    except OSError:
-        pass  # the path was already shown to the officer
+    """Open a printed form in the desktop's viewer when there is one (no printer fallback)."""
+    hand_to_system(path, print_without_viewer=False)
 
 
 def when(text: str | None) -> str:

@@ -11,10 +11,6 @@ procedure, received and due times, the QR drawn in the terminal, and three actio
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +25,7 @@ from commune_client.deadlines import format_vn, parse_rfc3339
 from commune_client.printing import write_form
 from commune_client.receipts import qr_payload
 from commune_client.tui.i18n import t
+from commune_client.tui.opener import hand_to_system
 from commune_client.tui.widgets.qr import QrPanel
 
 if TYPE_CHECKING:
@@ -43,40 +40,6 @@ def id_kind_label(kind: int) -> str:
     if kind == 2:
         return "CMND"
     return t("Hộ chiếu")
-
-
-def hand_to_system(path: Path) -> str:
-    """Open or print `path` without waiting: "opened", "printed", or "" when nothing here can
-    (no desktop and no `lp`) or the attempt failed."""
-    try:
-        if sys.platform == "win32":
-            os.startfile(path)
-            return "opened"
-        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-            opener = shutil.which("xdg-open")
-            if opener:
-                _detach([opener, str(path)])
-                return "opened"
-        if sys.platform == "darwin" and (opener := shutil.which("open")):
-            _detach([opener, str(path)])
-            return "opened"
-        lp = shutil.which("lp")
-        if lp:
-            _detach([lp, str(path)])
-            return "printed"
-    except OSError:
-        return ""
-    return ""
-
-
-def _detach(argv: list[str]) -> None:
-    subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 class ReceiptPreview(ModalScreen[str]):
