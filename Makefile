@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# System packages the suite needs (later issues add PostgreSQL, Chromium, tmux, poppler-utils).
-SYSTEM_PACKAGES := poppler-utils tmux
+# System packages the suite needs (PostgreSQL: the hub's tests start a throwaway server from it).
+SYSTEM_PACKAGES := poppler-utils tmux postgresql
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \

@@ -59,6 +59,10 @@ class SigningKey:
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
 
+    def seed(self) -> bytes:
+        """The raw 32-byte private key (for a hub that keeps its keys in its own database)."""
+        return self._key.private_bytes_raw()
+
     def seal(self, passphrase: str, *, cost: int = SCRYPT_N) -> bytes:
         """The key file: encrypted PKCS#8 (PBES2, AES-256) whose password is the passphrase
         stretched with scrypt, so each guess at a weak passphrase costs ~32 MB and ~0.1 s."""

@@ -287,6 +287,22 @@ class CompactRange:
         self._stack: list[bytes] = []
         self._root: bytes | None = EMPTY_ROOT
 
+    @classmethod
+    def restore(cls, size: int, stack: Sequence[bytes]) -> CompactRange:
+        """Resume from a saved state (`size` and `stack`), e.g. a hub continuing a station's log."""
+        if size < 0 or len(stack) != size.bit_count() or any(len(h) != HASH_SIZE for h in stack):
+            raise ValueError(f"a compact range of size {size} has {size.bit_count()} hashes")
+        self = cls()
+        self.size = size
+        self._stack = list(stack)
+        self._root = None if stack else EMPTY_ROOT
+        return self
+
+    @property
+    def stack(self) -> tuple[bytes, ...]:
+        """The perfect subtree roots, largest first: with `size`, the whole state."""
+        return tuple(self._stack)
+
     def append(self, leaf_hash: bytes) -> None:
         if len(leaf_hash) != HASH_SIZE:
             raise ValueError(f"leaf hash is {len(leaf_hash)} bytes, not 32")

@@ -35,7 +35,7 @@ from schemas.canonical import CanonicalError, canonical_parsed, loads
 from schemas.event import EVENT_TYPE, STATION_ACTIONS, parse_event
 from schemas.finding import Finding, Severity
 
-__all__ = ["LedgerReport", "verify_ledger"]
+__all__ = ["LedgerReport", "LogVerifier", "verify_ledger"]
 
 
 @dataclass
@@ -136,45 +136,142 @@ def verify_ledger(
     also validates every event against the data contract (`schemas.event`), which costs about
     as much again as the signatures; the cryptographic checks never depend on it.
     """
-    report = LedgerReport()
-    findings = report.findings
+    verifier = LogVerifier(station_cert, origin, schema=schema)
+    report = verifier.report
+    if verifier.broken:
+        return report
+    verifier.extend(leaves, checkpoints)
+    if report.size == 0:
+        verifier.find(
+            "warning", "empty-ledger", None, "the ledger has no entries", "Sổ không có bản ghi"
+        )
+    verifier.finish()
+    return report
 
-    def find(sev: Severity, code: str, index: int | None, en: str, vi: str, **detail: Any) -> None:
-        findings.append(
+
+class LogVerifier:
+    """Replays a station log and can stop and resume: the hub verifies each pushed run of
+    entries from the state it saved after the previous run (`state()` / `state=`), so a push
+    costs the new entries only. Findings accumulate in `report`.
+    """
+
+    def __init__(
+        self,
+        station_cert: Mapping[str, Any],
+        origin: str,
+        *,
+        state: Mapping[str, Any] | None = None,
+        schema: bool = False,
+    ) -> None:
+        self.report = LedgerReport()
+        self.origin = origin
+        self.schema = schema
+        self.broken = False
+        self._pending: list[tuple[int, bytes, int]] = []
+        self._checkpoints_seen = 0
+        try:
+            self.station_public = cert_public_key(station_cert)
+            if station_cert.get("issuer") == station_cert.get("key_id"):
+                verify_certificate(station_cert, station_cert)  # stand-alone: self-signed
+        except LedgerError as exc:
+            self.find(
+                "error",
+                "bad-station-certificate",
+                None,
+                f"station certificate: {exc.message}",
+                f"Chứng thư trạm không hợp lệ: {exc.message}",
+            )
+            self.broken = True
+            self.station_public = b""
+        self.station_id = f"{station_cert.get('office')}/{station_cert.get('station')}"
+        self.signers: dict[str, _Signer] = {
+            str(station_cert.get("key_id")): _Signer(
+                self.station_public, str(station_cert.get("name")), True
+            )
+        }
+        self.tree = CompactRange()
+        self.last_time: datetime | None = None
+        if state is not None:
+            self._restore(state)
+        self.report.size = self.tree.size
+        self.report.root = b64(self.tree.root())
+
+    # -- findings -------------------------------------------------------------------------------
+    def find(
+        self, sev: Severity, code: str, index: int | None, en: str, vi: str, **detail: Any
+    ) -> None:
+        self.report.findings.append(
             Finding(
                 severity=sev, code=code, index=index, message_en=en, message_vi=vi, detail=detail
             )
         )
 
-    try:
-        station_public = cert_public_key(station_cert)
-        if station_cert.get("issuer") == station_cert.get("key_id"):
-            verify_certificate(station_cert, station_cert)  # stand-alone: self-signed
-    except LedgerError as exc:
-        find(
-            "error",
-            "bad-station-certificate",
-            None,
-            f"station certificate: {exc.message}",
-            f"Chứng thư trạm không hợp lệ: {exc.message}",
+    # -- state ----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state to resume from: tree, last claimed time and the certified signers."""
+        return {
+            "size": self.tree.size,
+            "stack": [b64(h) for h in self.tree.stack],
+            "last_time": self.last_time.isoformat() if self.last_time else None,
+            "signers": {
+                kid: {
+                    "public": b64url(s.public),
+                    "name": s.name,
+                    "station": s.station_key,
+                    "retired_at": s.retired_at,
+                }
+                for kid, s in self.signers.items()
+            },
+        }
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        from ledger.encoding import unb64, unb64url
+
+        self.tree = CompactRange.restore(
+            int(state["size"]), [unb64(h, 32) for h in state["stack"]]
         )
-        return report
-    station_id = f"{station_cert.get('office')}/{station_cert.get('station')}"
-    signers: dict[str, _Signer] = {
-        str(station_cert["key_id"]): _Signer(station_public, str(station_cert.get("name")), True)
-    }
+        last = state.get("last_time")
+        self.last_time = datetime.fromisoformat(last) if last else None
+        for kid, s in state["signers"].items():
+            self.signers[kid] = _Signer(
+                unb64url(s["public"], 32), s["name"], bool(s["station"]), s.get("retired_at")
+            )
 
-    pending = _open_checkpoints(checkpoints, origin, station_public, find, report)
-    tree = CompactRange()
-    root_b64 = b64(tree.root())
-    last_time: datetime | None = None
-    index = -1
+    # -- verification ---------------------------------------------------------------------------
+    def check_checkpoints(self, checkpoints: Iterable[str]) -> None:
+        """Queue signed checkpoints: each is compared with the tree when it reaches its size
+        (one at the current size is compared at once)."""
+        texts = list(checkpoints)
+        opened = _open_checkpoints(
+            texts,
+            self.origin,
+            self.station_public,
+            self.find,
+            self.report,
+            first=self._checkpoints_seen,
+        )
+        self._checkpoints_seen += len(texts)
+        for item in opened:
+            if item[0] < self.tree.size:
+                self.find(
+                    "error",
+                    "checkpoint-before-run",
+                    None,
+                    f"checkpoint #{item[2]} of size {item[0]} is older than the entries given",
+                    f"Điểm kiểm tra #{item[2]} (kích thước {item[0]}) cũ hơn các bản ghi được gửi",
+                    size=item[0],
+                )
+                continue
+            self._pending.append(item)
+        self._pending.sort(reverse=True)  # popped smallest first
+        self._check_at(self.tree.size)
 
-    def check_checkpoints_at(size: int) -> None:
+    def _check_at(self, size: int) -> None:
+        pending = self._pending
         while pending and pending[-1][0] == size:
             _, root, cp_index = pending.pop()
-            if root != tree.root():
-                find(
+            if root != self.tree.root():
+                self.find(
                     "error",
                     "checkpoint-mismatch",
                     size - 1 if size else None,
@@ -183,67 +280,92 @@ def verify_ledger(
                     size=size,
                 )
             else:
-                report.checkpoints_verified += 1
+                self.report.checkpoints_verified += 1
 
-    check_checkpoints_at(0)
-    next_checkpoint = pending[-1][0] if pending else -1
-    for index, leaf in enumerate(leaves):
-        lh = sha256(b"\x00" + leaf).digest()  # leaf_hash, inlined: this loop is the hot path
-        try:
-            event = loads(leaf)
-        except CanonicalError:
-            find(
-                "error",
-                "malformed-entry",
-                index,
-                "entry is not valid JSON",
-                "Bản ghi không phải JSON hợp lệ",
-            )
-            event = None
-        if type(event) is not dict:
-            if event is not None:
+    def extend(self, leaves: Iterable[bytes], checkpoints: Iterable[str] = ()) -> LedgerReport:
+        """Verify the next entries (the first is at index `size`), then any checkpoints."""
+        report = self.report
+        if self.broken:
+            return report
+        self.check_checkpoints(checkpoints)
+        pending = self._pending
+        find = self.find
+        tree = self.tree
+        signers = self.signers
+        station_id = self.station_id
+        schema = self.schema
+        last_time = self.last_time
+        root_b64 = b64(tree.root())
+        next_checkpoint = pending[-1][0] if pending else -1
+        index = tree.size - 1
+        for index, leaf in enumerate(leaves, tree.size):
+            lh = sha256(b"\x00" + leaf).digest()  # leaf_hash, inlined: this loop is the hot path
+            try:
+                event = loads(leaf)
+            except CanonicalError:
                 find(
                     "error",
                     "malformed-entry",
                     index,
-                    "entry is not a JSON object",
-                    "Bản ghi không phải đối tượng JSON",
+                    "entry is not valid JSON",
+                    "Bản ghi không phải JSON hợp lệ",
                 )
-        else:
-            last_time = _check_entry(
-                event, leaf, index, root_b64, station_id, signers, last_time, find
-            )
-            if schema:
-                _schema_findings(event, index, find)
-        tree.append(lh)
-        root_b64 = b2a_base64(tree.root(), newline=False).decode("ascii")
-        if index + 1 == next_checkpoint:
-            check_checkpoints_at(index + 1)
-            next_checkpoint = pending[-1][0] if pending else -1
+                event = None
+            if type(event) is not dict:
+                if event is not None:
+                    find(
+                        "error",
+                        "malformed-entry",
+                        index,
+                        "entry is not a JSON object",
+                        "Bản ghi không phải đối tượng JSON",
+                    )
+            else:
+                last_time = _check_entry(
+                    event, leaf, index, root_b64, station_id, signers, last_time, find
+                )
+                if schema:
+                    _schema_findings(event, index, find)
+            tree.append(lh)
+            root_b64 = b2a_base64(tree.root(), newline=False).decode("ascii")
+            if index + 1 == next_checkpoint:
+                self._check_at(index + 1)
+                next_checkpoint = pending[-1][0] if pending else -1
+        self.last_time = last_time
+        report.size = tree.size
+        report.root = root_b64
+        report.signers = {k: s.name for k, s in signers.items()}
+        return report
 
-    report.size = index + 1
-    report.root = root_b64
-    if report.size == 0:
-        find("warning", "empty-ledger", None, "the ledger has no entries", "Sổ không có bản ghi")
-    for size, _, cp_index in pending:
-        find(
-            "error",
-            "checkpoint-beyond-log",
-            None,
-            f"signed checkpoint #{cp_index} has size {size}, beyond the {report.size} entries",
-            f"Điểm kiểm tra #{cp_index} có kích thước {size}, vượt quá {report.size} bản ghi",
-            size=size,
-        )
-    report.signers = {k: s.name for k, s in signers.items()}
-    return report
+    def finish(self) -> LedgerReport:
+        """Report checkpoints that name sizes beyond the entries given."""
+        for size, _, cp_index in self._pending:
+            self.find(
+                "error",
+                "checkpoint-beyond-log",
+                None,
+                f"signed checkpoint #{cp_index} has size {size}, beyond the "
+                f"{self.report.size} entries",
+                f"Điểm kiểm tra #{cp_index} có kích thước {size}, vượt quá "
+                f"{self.report.size} bản ghi",
+                size=size,
+            )
+        self._pending.clear()
+        self.report.signers = {k: s.name for k, s in self.signers.items()}
+        return self.report
 
 
 def _open_checkpoints(
-    checkpoints: Iterable[str], origin: str, station_public: bytes, find: Any, report: LedgerReport
+    checkpoints: Iterable[str],
+    origin: str,
+    station_public: bytes,
+    find: Any,
+    report: LedgerReport,
+    first: int = 0,
 ) -> list[tuple[int, bytes, int]]:
     verifier = ed25519_verifier(origin, station_public)
     out = []
-    for i, text in enumerate(checkpoints):
+    for i, text in enumerate(checkpoints, first):
         try:
             signed = open_checkpoint(text, verifier)
         except LedgerError as exc:
@@ -267,7 +389,6 @@ def _open_checkpoints(
             )
             continue
         out.append((signed.checkpoint.size, signed.checkpoint.root, i))
-    out.sort(reverse=True)  # popped smallest first
     return out
 
 

@@ -1,0 +1,795 @@
+"""The hub's services: enrolment, authentication, push (ingest), feeds, blobs, trust kit.
+
+Plain methods over a `Storage`; `app.py` is a thin HTTP layer over them and the CLI uses them
+directly. Everything a request changes happens in one storage transaction (`Storage.run`), so a
+hub killed mid-push has either stored the whole run or nothing, and a retried push finds the
+same state. Protocol: docs/sync.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ledger.certs import issue_certificate
+from ledger.checkpoint import cosign, ed25519_verifier, open_checkpoint
+from ledger.encoding import b64, b64url, key_id, unb64url
+from ledger.errors import LedgerError
+from ledger.httpsig import HttpSignatureError, verify_request
+from ledger.keys import SigningKey, check_public_key
+from ledger.merkle import MerkleTree, leaf_hash
+from ledger.records import sign_record
+from ledger.tlogproof import TlogProof, encode_proof
+from ledger.verify import LogVerifier
+from schemas.batch import Batch
+from schemas.canonical import CanonicalError, canonical
+from schemas.event import parse_event
+from schemas.lifecycle import TransitionError, apply_event
+from sync_server.errors import HubError
+from sync_server.storage import EntryRow, StationRow, Storage, Tx
+
+__all__ = ["Hub"]
+
+VN = timezone(timedelta(hours=7))
+NONCE_TTL = 600  # longer than the signature's 5-minute age window, so a replay is always seen
+TOKEN_TTL_DAYS = 14
+MAX_FEED_PAGE = 500
+MAX_BLOB = 32 * 1024 * 1024
+MAX_CHUNK = 1024 * 1024
+TRUST_KIT_TYPE = "commune.trust-kit/v1"
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(int(unix), VN).isoformat()
+
+
+def station_sid(office: str, number: int) -> str:
+    return f"{office}-{number}"
+
+
+class _TxNodes:
+    """`NodeStore` over the hub's `nodes` table inside one transaction; writes are buffered
+    and flushed in one statement."""
+
+    def __init__(self, tx: Tx, sid: str) -> None:
+        self.tx, self.sid = tx, sid
+        self.buffer: dict[tuple[int, int], bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        hit = self.buffer.get((level, index))
+        if hit is not None:
+            return hit
+        value = self.tx.get_node(self.sid, level, index)
+        if value is None:
+            raise KeyError((level, index))
+        return value
+
+    def put(self, nodes: Any) -> None:
+        for level, index, digest in nodes:
+            self.buffer[(level, index)] = digest
+
+    def flush(self) -> None:
+        self.tx.put_nodes(self.sid, [(lv, i, h) for (lv, i), h in self.buffer.items()])
+        self.buffer.clear()
+
+
+class Hub:
+    def __init__(
+        self, storage: Storage, *, name: str = "hub.local", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.storage = storage
+        self.name = name
+        self.clock = clock
+        self.issuer, self.cosigner = self._keys()
+        self.issuer_cert = self._issuer_cert()
+        self.metrics: dict[str, int] = {}
+
+    # -- identity --
+    def _keys(self) -> tuple[SigningKey, SigningKey]:
+        """The issuer and cosigner keys, made by the first process that starts on this database.
+        Kept in the database (raw seeds) so that every hub process signs with the same keys:
+        protect the database as you would the keys."""
+        proposal = orjson.dumps(
+            {
+                "issuer": b64url(SigningKey.generate().seed()),
+                "cosigner": b64url(SigningKey.generate().seed()),
+            }
+        ).decode()
+        with self.storage.transaction() as tx:
+            keys = orjson.loads(tx.set_meta_once("keys", proposal))
+        return (
+            SigningKey.from_seed(unb64url(keys["issuer"], 32)),
+            SigningKey.from_seed(unb64url(keys["cosigner"], 32)),
+        )
+
+    def _issuer_cert(self) -> dict[str, Any]:
+        with self.storage.transaction() as tx:
+            raw = tx.meta(f"issuer_cert:{self.issuer.key_id}")
+            if raw is None:
+                cert = issue_certificate(
+                    self.issuer,
+                    self.issuer.public,
+                    role="issuer",
+                    name=self.name,
+                    office=None,
+                    station=None,
+                    not_before=_iso(self.clock()),
+                )
+                raw = tx.set_meta_once(
+                    f"issuer_cert:{self.issuer.key_id}", orjson.dumps(cert).decode()
+                )
+        result: dict[str, Any] = orjson.loads(raw)
+        return result
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def info(self) -> dict[str, Any]:
+        now = self.now()
+        return {
+            "name": self.name,
+            "issuer_cert": self.issuer_cert,
+            "cosigner": {
+                "name": self.name,
+                "public_key": b64url(self.cosigner.public),
+                "key_id": self.cosigner.key_id,
+            },
+            "hub_time": _iso(now),
+            "hub_unix": now,
+        }
+
+    def count(self, metric: str, n: int = 1) -> None:
+        self.metrics[metric] = self.metrics.get(metric, 0) + n
+
+    # -- offices and enrolment --
+    def add_office(self, code: str, name: str, *, ttl_days: int = TOKEN_TTL_DAYS) -> dict[str, Any]:
+        from pydantic import TypeAdapter
+
+        from schemas.types import OfficeCode
+
+        try:
+            TypeAdapter(OfficeCode).validate_python(code)
+        except ValidationError as exc:
+            raise HubError(400, "bad-office", f"not an office code: {code!r}") from exc
+        if not name.strip():
+            raise HubError(400, "bad-office", "the office needs a name")
+        token = secrets.token_urlsafe(24)
+        now = self.now()
+        with self.storage.transaction() as tx:
+            tx.add_office(code, name.strip(), _iso(now))
+            tx.add_token(_token_hash(token), code, now + ttl_days * 86400, _iso(now))
+        return {
+            "office": code,
+            "name": name.strip(),
+            "token": token,
+            "expires": _iso(now + ttl_days * 86400),
+        }
+
+    def enrol(self, body: Mapping[str, Any], signer_key_id: str) -> tuple[int, dict[str, Any]]:
+        """Certify a station key with the issuer key (docs/sync.md `POST /v1/enrol`)."""
+        try:
+            token = str(body["token"])
+            office = str(body["office"])
+            number = body["station"]
+            origin = str(body["origin"])
+            public = unb64url(str(body["public_key"]), 32)
+            name = str(body.get("name") or office)
+        except (KeyError, TypeError, LedgerError) as exc:
+            raise HubError(
+                400,
+                "bad-request",
+                f"enrolment needs token, office, station, origin, public_key: {exc}",
+            ) from exc
+        if type(number) is not int or not 1 <= number <= 9:
+            raise HubError(400, "bad-request", "station must be a number from 1 to 9")
+        if key_id(public) != signer_key_id:
+            raise HubError(401, "bad-signature", "the request must be signed by the key enrolled")
+        try:
+            check_public_key(public)
+        except LedgerError as exc:
+            raise HubError(422, "bad-key", exc.message) from exc
+        if not origin.endswith(f"/office/{office}/{number}/e0") or " " in origin:
+            raise HubError(400, "bad-request", f"origin must end with /office/{office}/{number}/e0")
+        now = self.now()
+
+        def run(tx: Tx) -> tuple[int, dict[str, Any]]:
+            found = tx.token(_token_hash(token))
+            sid = station_sid(office, number)
+            existing = tx.station(sid, lock=True)
+            if existing is not None:
+                if existing.key_id == signer_key_id and existing.enrol_answer is not None:
+                    return 200, existing.enrol_answer  # the answer was lost: send it again
+                raise HubError(409, "station-exists", f"station {sid} is already enrolled")
+            if found is None or found[0] != office:
+                raise HubError(403, "bad-token", "unknown enrolment token for this office")
+            if found[2] is not None:
+                raise HubError(403, "bad-token", "this enrolment token was already used")
+            if found[1] < now:
+                raise HubError(403, "bad-token", "this enrolment token has expired")
+            if tx.station_by_key(signer_key_id) is not None:
+                raise HubError(409, "station-exists", "this key is already enrolled")
+            off = tx.office(office)
+            assert off is not None
+            cert = issue_certificate(
+                self.issuer,
+                public,
+                role="station",
+                name=name,
+                office=office,
+                station=number,
+                not_before=_iso(now),
+            )
+            answer = {
+                "station_cert": cert,
+                "hub": self.info(),
+                "office": {"code": office, "name": off["name"]},
+            }
+            row = StationRow(
+                sid=sid,
+                ref=f"{office}/{number}",
+                office=office,
+                number=number,
+                origin=origin,
+                key_id=signer_key_id,
+                public_key=b64url(public),
+                cert=cert,
+                size=0,
+                root=b64(hashlib.sha256(b"").digest()),
+                verify_state=None,
+                checkpoint=None,
+                cosigned=None,
+                forked=False,
+                revoked_through=None,
+                enrolled_at=_iso(now),
+                last_push_unix=None,
+                clock_offset=None,
+                enrol_answer=None,
+            )
+            tx.add_station(row)
+            tx.use_token(_token_hash(token), signer_key_id)
+            answer["trust_kit"] = self._trust_kit(tx)
+            tx.update_station(sid, enrol_answer=answer)
+            return 201, answer
+
+        return self.storage.run(run)
+
+    def authenticate(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[StationRow | None, str]:
+        """Check the request signature and its nonce; returns the station (None while it is
+        enrolling: then the key id is returned for the enrolment to check) and the key id."""
+        now = self.now()
+        found: dict[str, StationRow] = {}
+        enrolling = path == "/v1/enrol"
+
+        def public_key_for(kid: str) -> bytes | None:
+            with self.storage.transaction() as tx:
+                st = tx.station_by_key(kid)
+            if st is not None:
+                found["st"] = st
+                return unb64url(st.public_key, 32)
+            if enrolling:
+                try:
+                    body_key = unb64url(str(orjson.loads(body).get("public_key")), 32)
+                except (orjson.JSONDecodeError, LedgerError, AttributeError):
+                    return None
+                return body_key if key_id(body_key) == kid else None
+            return None
+
+        try:
+            verified = verify_request(
+                method=method,
+                path=path,
+                headers=headers,
+                body=body,
+                public_key_for=public_key_for,
+                now=now,
+            )
+        except HttpSignatureError as exc:
+            raise HubError(401, exc.code, exc.message) from exc
+        with self.storage.transaction() as tx:
+            fresh = tx.remember_nonce(f"{verified.keyid}:{verified.nonce}", now + NONCE_TTL)
+            if now % 64 == 0:
+                tx.purge_nonces(now)
+        if not fresh:
+            raise HubError(401, "replayed", "this request was already received (replay)")
+        st = found.get("st")
+        if st is not None and st.revoked_through is not None:
+            raise HubError(403, "revoked", f"the key of station {st.sid} is revoked")
+        return st, verified.keyid
+
+    # -- station status and push --
+    def status(self, st: StationRow, sid: str) -> dict[str, Any]:
+        if st.sid != sid:
+            raise HubError(403, "forbidden", "a station may only read its own status")
+        with self.storage.transaction() as tx:
+            fresh = tx.station(sid)
+        assert fresh is not None
+        now = self.now()
+        return {
+            "station": fresh.ref,
+            "origin": fresh.origin,
+            "size": fresh.size,
+            "checkpoint": fresh.cosigned,
+            "forked": fresh.forked,
+            "revoked_through": fresh.revoked_through,
+            "hub_time": _iso(now),
+            "hub_unix": now,
+        }
+
+    def push(self, st: StationRow, sid: str, raw: bytes) -> dict[str, Any]:
+        if st.sid != sid:
+            raise HubError(403, "forbidden", "a station may only write its own log")
+        try:
+            batch = Batch.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[:3]
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in first)
+            raise HubError(400, "bad-request", f"not a commune.batch/v1 body: {detail}") from exc
+        if batch.station != st.ref or batch.origin != st.origin:
+            raise HubError(
+                403, "forbidden", f"station {sid} may only write its own log {st.origin}"
+            )
+        try:
+            leaves = [canonical(e) for e in batch.entries]
+        except CanonicalError as exc:
+            raise HubError(400, "bad-request", f"an entry is not canonical JSON: {exc}") from exc
+        try:
+            signed = open_checkpoint(
+                batch.checkpoint, ed25519_verifier(st.origin, unb64url(st.public_key, 32))
+            )
+        except LedgerError as exc:
+            raise HubError(
+                422, "bad-checkpoint", f"the checkpoint does not verify: {exc.message}"
+            ) from exc
+        if signed.checkpoint.origin != st.origin or signed.checkpoint.size != batch.to:
+            raise HubError(
+                422, "bad-checkpoint", f"the checkpoint must be of {st.origin} at size {batch.to}"
+            )
+        now = self.now()
+        try:
+            answer = self.storage.run(lambda tx: self._ingest(tx, sid, batch, leaves, now))
+        except _ForkFound as fork:
+            raise self._record_fork(fork, now) from None
+        self.count("pushes")
+        return answer
+
+    def _answer(self, tx: Tx, st: StationRow, start: int, now: int) -> dict[str, Any]:
+        beacon = None
+        if st.cosigned:
+            beacon = {"origin": st.origin, "size": st.size, "root": st.root}
+        return {
+            "accepted": st.size,
+            "checkpoint": st.cosigned,
+            "hub_time": _iso(now),
+            "hub_unix": now,
+            "quarantined": tx.quarantined(st.sid, start, st.size),
+            "beacon": beacon,
+        }
+
+    def _ingest(
+        self, tx: Tx, sid: str, batch: Batch, leaves: list[bytes], now: int
+    ) -> dict[str, Any]:
+        st = tx.station(sid, lock=True)
+        assert st is not None
+        if st.forked:
+            raise HubError(409, "forked", "this station's log forked; an operator must act")
+        size, start, end = st.size, batch.from_, batch.to
+        if start > size:
+            raise HubError(409, "gap", f"the hub holds {size} entries; send from {size}", size=size)
+        nodes = _TxNodes(tx, sid)
+        tree = MerkleTree(nodes, size)
+        overlap = tx.leaves(sid, start, min(end, size))
+        for i, (held, sent) in enumerate(zip(overlap, leaves, strict=False)):
+            if held != sent:
+                self._fork(tx, st, start + i, held, sent, batch.checkpoint, now)
+        if end <= size:
+            if tree.root(end) != open_checkpoint_root(batch.checkpoint):
+                self._fork(tx, st, None, None, None, batch.checkpoint, now)
+            return self._answer(tx, st, start, now)
+
+        fresh = leaves[size - start :]
+        verifier = LogVerifier(st.cert, st.origin, state=st.verify_state)
+        verifier.extend(fresh, [batch.checkpoint])
+        report = verifier.finish()
+        errors = [f for f in report.findings if f.severity == "error"]
+        if errors:
+            self.count("refused_runs")
+            raise HubError(
+                422,
+                "invalid-entries",
+                f"{len(errors)} problem(s) in entries {size}..{end - 1}; nothing was stored",
+                findings=[
+                    {"index": f.index, "code": f.code, "message": f.message_en} for f in errors[:50]
+                ],
+            )
+        for leaf in fresh:
+            tree.append_hash(leaf_hash(leaf))
+        nodes.flush()
+        root = tree.root()
+        events = [orjson.loads(leaf) for leaf in fresh]
+        cosig = cosign(batch.checkpoint, self.cosigner, self.name, now)
+        cosigned = batch.checkpoint + cosig.line
+        quarantine = _Router(self, tx, st, tree, end, cosigned).route(events, fresh)
+        tx.append_entries(
+            sid,
+            [
+                EntryRow(
+                    seq=ev["seq"],
+                    leaf=leaf,
+                    action=str(ev.get("action")),
+                    dossier=ev.get("dossier"),
+                    officer=str(ev.get("officer")),
+                    claimed_time=str(ev.get("claimed_time")),
+                    quarantine=quarantine.get(ev["seq"], (None, None))[0],
+                    detail=quarantine.get(ev["seq"], (None, None))[1],
+                )
+                for ev, leaf in zip(events, fresh, strict=True)
+            ],
+        )
+        tx.add_checkpoint(sid, end, batch.checkpoint, cosigned, now)
+        root_b64 = b64(root)
+        tx.update_station(
+            sid,
+            size=end,
+            root=root_b64,
+            verify_state=verifier.state(),
+            checkpoint=batch.checkpoint,
+            cosigned=cosigned,
+            last_push_unix=now,
+        )
+        st.size, st.root, st.cosigned = end, root_b64, cosigned
+        self.count("entries", len(fresh))
+        self.count("quarantined", len(quarantine))
+        return self._answer(tx, st, start, now)
+
+    def _fork(
+        self,
+        tx: Tx,
+        st: StationRow,
+        index: int | None,
+        held: bytes | None,
+        sent: bytes | None,
+        checkpoint: str,
+        now: int,
+    ) -> None:
+        """A different entry at an accepted index, or a checkpoint that disagrees with the
+        accepted tree: two station-signed statements that cannot both be true."""
+        evidence = {
+            "type": "commune.fork/v1",
+            "origin": st.origin,
+            "station_cert": st.cert,
+            "accepted": st.cosigned,
+            "conflicting": checkpoint,
+            "index": index,
+            "held_leaf": held.decode() if held else None,
+            "sent_leaf": sent.decode() if sent else None,
+            "found_at": _iso(now),
+        }
+        raise _ForkFound(st.sid, index, evidence)
+
+    def _record_fork(self, fork: _ForkFound, now: int) -> HubError:
+        """Keep the evidence and refuse the station until an operator acts (in a transaction
+        of its own: the push's transaction was rolled back)."""
+        with self.storage.transaction() as tx:
+            tx.add_fork(fork.sid, now, fork.evidence)
+            tx.update_station(fork.sid, forked=True)
+        self.count("forks")
+        where = f" at entry {fork.index}" if fork.index is not None else ""
+        return HubError(
+            409, "fork", f"the log differs from what the hub accepted{where}", index=fork.index
+        )
+
+    # -- feeds --
+    def feed(self, st: StationRow, office: str, after: int, limit: int) -> dict[str, Any]:
+        if st.office != office:
+            raise HubError(403, "forbidden", "a station may only read its own office's feed")
+        limit = max(1, min(limit, MAX_FEED_PAGE))
+        with self.storage.transaction() as tx:
+            rows = tx.feed(office, after, limit + 1, st.sid)
+            fresh = tx.station(st.sid)
+        assert fresh is not None
+        more = len(rows) > limit
+        rows = rows[:limit]
+        now = self.now()
+        items = b",".join(item for _, item in rows)
+        head = {
+            "next": rows[-1][0] if rows else after,
+            "more": more,
+            "hub_time": _iso(now),
+            "hub_unix": now,
+            "beacon": (
+                {"origin": fresh.origin, "size": fresh.size, "root": fresh.root}
+                if fresh.cosigned
+                else None
+            ),
+        }
+        # The items are stored as JSON text: splice them in rather than parse and re-dump.
+        return {"__raw__": orjson.dumps(head)[:-1] + b',"items":[' + items + b"]}"}
+
+    def publish(self, kind: str, body: dict[str, Any], offices: list[str] | None = None) -> int:
+        """Sign a record with the issuer key and put it in the feeds of `offices` (all if None)."""
+        record_type = {
+            "catalog": "commune.catalog-update/v1",
+            "calendar": "commune.calendar-update/v1",
+            "revocation": "commune.revocations/v1",
+        }[kind]
+        record = sign_record(
+            {
+                **body,
+                "type": record_type,
+                "issued_at": _iso(self.now()),
+                "issuer": self.issuer.key_id,
+            },
+            self.issuer,
+        )
+        with self.storage.transaction() as tx:
+            targets = offices or [o["code"] for o in tx.offices()]
+            tx.feed_append([(o, None, {"kind": kind, "record": record}) for o in targets])
+        return len(targets)
+
+    # -- revocation and trust kit --
+    def revoke(self, sid: str, reason: str, through: int | None = None) -> dict[str, Any]:
+        with self.storage.transaction() as tx:
+            st = tx.station(sid, lock=True)
+            if st is None:
+                raise HubError(404, "unknown-station", f"no station {sid}")
+            last = st.size if through is None else through
+            tx.update_station(sid, revoked_through=last)
+            revocations = [
+                {
+                    "key_id": s.key_id,
+                    "station": s.ref,
+                    "origin": s.origin,
+                    "through": s.revoked_through,
+                }
+                for s in tx.stations()
+                if s.revoked_through is not None
+            ]
+        self.publish("revocation", {"revocations": revocations, "reason": reason})
+        return {"station": sid, "through": last}
+
+    def trust_kit(self) -> dict[str, Any]:
+        with self.storage.transaction() as tx:
+            return self._trust_kit(tx)
+
+    def _trust_kit(self, tx: Tx) -> dict[str, Any]:
+        stations = tx.stations()
+        kit = {
+            "type": TRUST_KIT_TYPE,
+            "issued_at": _iso(self.now()),
+            "issuer": self.issuer_cert,
+            "hub": {
+                "name": self.name,
+                "cosigner": b64url(self.cosigner.public),
+                "cosigner_key_id": self.cosigner.key_id,
+            },
+            "stations": [s.cert for s in stations],
+            "origins": [
+                {"origin": s.origin, "station": s.ref, "key_id": s.key_id} for s in stations
+            ],
+            "revocations": [
+                {
+                    "key_id": s.key_id,
+                    "station": s.ref,
+                    "origin": s.origin,
+                    "through": s.revoked_through,
+                }
+                for s in stations
+                if s.revoked_through is not None
+            ],
+        }
+        return sign_record(kit, self.issuer)
+
+    # -- blobs --
+    def blob_offset(self, sha: str) -> tuple[int, int, bool]:
+        _check_sha(sha)
+        with self.storage.transaction() as tx:
+            found = tx.blob(sha)
+        if found is None:
+            raise HubError(404, "not-found", f"no upload of blob {sha}")
+        return found
+
+    def blob_append(self, sha: str, offset: int, length: int, data: bytes) -> dict[str, Any]:
+        _check_sha(sha)
+        if not 0 < length <= MAX_BLOB:
+            raise HubError(413, "too-large", f"a blob is at most {MAX_BLOB} bytes")
+        if len(data) > MAX_CHUNK:
+            raise HubError(413, "too-large", f"a chunk is at most {MAX_CHUNK} bytes")
+        now = self.now()
+
+        def run(tx: Tx) -> dict[str, Any]:
+            tx.start_blob(sha, length, now)
+            found = tx.blob(sha, lock=True)
+            assert found is not None
+            held_length, received, complete = found
+            if complete:
+                return {"offset": held_length, "complete": True}
+            if held_length != length:
+                raise HubError(409, "length-mismatch", f"this upload is {held_length} bytes long")
+            if offset != received:
+                raise HubError(
+                    409, "offset-mismatch", f"the hub holds {received} bytes", offset=received
+                )
+            if received + len(data) > length:
+                raise HubError(400, "bad-request", "the chunk goes past Upload-Length")
+            tx.add_blob_chunk(sha, offset, data, now)
+            if received + len(data) < length:
+                return {"offset": received + len(data), "complete": False}
+            ok = hashlib.sha256(tx.blob_data(sha)).hexdigest() == sha
+            tx.finish_blob(sha, ok)
+            if not ok:
+                return {"error": "digest-mismatch"}
+            return {"offset": length, "complete": True}
+
+        answer = self.storage.run(run)
+        if answer.get("error"):
+            raise HubError(
+                422, "digest-mismatch", "the blob's bytes do not match its SHA-256; upload again"
+            )
+        return answer
+
+    def blob_get(self, sha: str) -> bytes:
+        _check_sha(sha)
+        with self.storage.transaction() as tx:
+            found = tx.blob(sha)
+            if found is None or not found[2]:
+                raise HubError(404, "not-found", f"no complete blob {sha}")
+            return tx.blob_data(sha)
+
+
+class _ForkFound(Exception):
+    """Raised inside the ingest transaction after the fork evidence is written."""
+
+    def __init__(self, sid: str, index: int | None, evidence: dict[str, Any]) -> None:
+        super().__init__(sid)
+        self.sid, self.index, self.evidence = sid, index, evidence
+
+
+def open_checkpoint_root(note: str) -> bytes:
+    from ledger.checkpoint import parse_checkpoint_text
+    from ledger.note import parse_note
+
+    return parse_checkpoint_text(parse_note(note).text).root
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_sha(sha: str) -> None:
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise HubError(400, "bad-request", "a blob is named by its SHA-256 in lowercase hex")
+
+
+class _Router:
+    """Folds a pushed run's dossier events into the hub's dossier states and routes them to the
+    participant offices' feeds (docs/sync.md "Routing"). Returns what it quarantined."""
+
+    def __init__(
+        self, hub: Hub, tx: Tx, st: StationRow, tree: MerkleTree, size: int, cosigned: str
+    ) -> None:
+        self.hub, self.tx, self.st, self.tree, self.size = hub, tx, st, tree, size
+        self.cosigned = cosigned
+        self.multi = tx.office_station_count(st.office) > 1
+        self.feed: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.batch_events: dict[int, dict[str, Any]] = {}
+
+    def route(
+        self, events: list[dict[str, Any]], leaves: list[bytes]
+    ) -> dict[int, tuple[str, str]]:
+        tx, st = self.tx, self.st
+        quarantine: dict[int, tuple[str, str]] = {}
+        codes = [ev["dossier"] for ev in events if ev.get("dossier")]
+        dossiers = tx.dossiers(codes, lock=True)
+        touched: set[str] = set()
+        dossier_events: list[tuple[str, int, str, int]] = []
+        for ev in events:
+            seq = ev["seq"]
+            self.batch_events[seq] = ev
+            try:
+                parse_event(ev)
+            except ValidationError as exc:
+                err = exc.errors(include_url=False, include_input=False)[0]
+                quarantine[seq] = ("schema", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+                continue
+            code = ev.get("dossier")
+            action = ev["action"]
+            if code is None:
+                if action == "officer-enrol":
+                    cert = ev["data"]["cert"]
+                    tx.add_cert(cert["key_id"], st.sid, cert)
+                continue
+            d = dossiers.get(code)
+            new_office: str | None = None
+            if action == "receive":
+                if d is not None:
+                    quarantine[seq] = ("conflict", f"dossier {code} was already received")
+                    continue
+                d = {
+                    "code": code,
+                    "office": st.office,
+                    "state": None,
+                    "participants": [st.office],
+                    "events": 0,
+                    "conflicts": 0,
+                }
+                dossiers[code] = d
+            elif d is None or st.office not in d["participants"]:
+                quarantine[seq] = (
+                    "foreign-dossier",
+                    f"office {st.office} never received dossier {code} nor was sent it",
+                )
+                continue
+            elif action == "transfer":
+                to = ev["data"]["to"]
+                if tx.office(to) is None:
+                    quarantine[seq] = ("unknown-office", f"office {to} is not known to the hub")
+                    continue
+                if to not in d["participants"]:
+                    new_office = to
+            try:
+                d["state"] = apply_event(d["state"], ev)
+            except TransitionError as exc:
+                d["conflicts"] += 1
+                quarantine[seq] = ("conflict", exc.message_en)
+            if new_office is not None:
+                for author, author_seq in tx.dossier_events(code) + [
+                    (s, n) for (c, _, s, n) in dossier_events if c == code
+                ]:
+                    self.feed.append((new_office, author, self._item(author, author_seq)))
+                d["participants"] = [*d["participants"], new_office]
+            dossier_events.append((code, d["events"], st.sid, seq))
+            d["events"] += 1
+            touched.add(code)
+            for office in d["participants"]:
+                if office != st.office or self.multi:
+                    self.feed.append((office, st.sid, self._item(st.sid, seq)))
+        for code in sorted(touched):
+            d = dossiers[code]
+            if d["state"] is None:
+                continue
+            tx.put_dossier(
+                {
+                    **d,
+                    "status": d["state"]["status"],
+                    "version": d["state"].get("version", d["events"]),
+                },
+                self.hub.now(),
+            )
+        tx.add_dossier_events(dossier_events)
+        tx.feed_append(self.feed)
+        return quarantine
+
+    def _item(self, sid: str, seq: int) -> dict[str, Any]:
+        tx = self.tx
+        if sid == self.st.sid and seq in self.batch_events:
+            event = self.batch_events[seq]
+            station_cert = self.st.cert
+            hashes = self.tree.inclusion_proof(seq, self.size)
+            note = self.cosigned
+        else:
+            author = tx.station(sid)
+            assert author is not None and author.cosigned is not None
+            event = orjson.loads(tx.leaves(sid, seq, seq + 1)[0])
+            station_cert = author.cert
+            tree = MerkleTree(_TxNodes(tx, sid), author.size)
+            hashes = tree.inclusion_proof(seq, author.size)
+            note = author.cosigned
+        officer = tx.cert(event["officer"])
+        return {
+            "kind": "event",
+            "station": event["station"],
+            "seq": seq,
+            "event": event,
+            "officer_cert": officer,
+            "station_cert": station_cert,
+            "proof": encode_proof(TlogProof(seq, tuple(hashes), note)),
+        }

@@ -1,0 +1,706 @@
+"""The hub's storage behind one interface, with two implementations (DESIGN section 6).
+
+`SqliteStorage` (the embedded default: one file, WAL, `BEGIN IMMEDIATE` serialises writers) and
+`PostgresStorage` (production: several hub processes share one database). Both run the same SQL
+through `Tx`; the dialects differ only in placeholders, column types, row locks and how a
+transaction begins. Callers work in `with storage.transaction() as tx:` blocks, so an ingest is
+one atomic unit whatever the backend, and a retryable conflict (PostgreSQL deadlock or
+serialization failure) re-runs the whole block.
+
+Concurrency rules for several processes (PostgreSQL): a push locks its station's row first,
+then the dossier rows it touches in code order, then the feed counters of the offices it
+writes to in code order. Everyone takes locks in that order, so there is no deadlock cycle, and
+per-office feed cursors are handed out under a row lock, so they become visible in order (a
+reader never skips a cursor that commits later).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import orjson
+
+__all__ = [
+    "EntryRow",
+    "PostgresStorage",
+    "SqliteStorage",
+    "StationRow",
+    "Storage",
+    "StorageError",
+    "Tx",
+    "open_storage",
+]
+
+T = TypeVar("T")
+
+
+class StorageError(Exception):
+    """The database cannot be opened or used (bad URL, server down)."""
+
+
+@dataclass
+class StationRow:
+    sid: str  # "<office>-<n>" (URLs)
+    ref: str  # "<office>/<n>" (events)
+    office: str
+    number: int
+    origin: str
+    key_id: str
+    public_key: str
+    cert: dict[str, Any]
+    size: int
+    root: str
+    verify_state: dict[str, Any] | None
+    checkpoint: str | None  # latest accepted station checkpoint (station-signed)
+    cosigned: str | None  # the same with the hub's cosignature line
+    forked: bool
+    revoked_through: int | None
+    enrolled_at: str
+    last_push_unix: int | None
+    clock_offset: int | None
+    enrol_answer: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    seq: int
+    leaf: bytes
+    action: str
+    dossier: str | None
+    officer: str
+    claimed_time: str
+    quarantine: str | None = None
+    detail: str | None = None
+
+
+_STATION_COLS = (
+    "sid, ref, office, number, origin, key_id, public_key, cert, size, root, verify_state, "
+    "checkpoint, cosigned, forked, revoked_through, enrolled_at, last_push_unix, clock_offset, "
+    "enrol_answer"
+)
+
+
+def _station(row: Sequence[Any]) -> StationRow:
+    return StationRow(
+        sid=row[0],
+        ref=row[1],
+        office=row[2],
+        number=int(row[3]),
+        origin=row[4],
+        key_id=row[5],
+        public_key=row[6],
+        cert=orjson.loads(row[7]),
+        size=int(row[8]),
+        root=row[9],
+        verify_state=orjson.loads(row[10]) if row[10] else None,
+        checkpoint=row[11],
+        cosigned=row[12],
+        forked=bool(row[13]),
+        revoked_through=row[14],
+        enrolled_at=row[15],
+        last_push_unix=row[16],
+        clock_offset=row[17],
+        enrol_answer=orjson.loads(row[18]) if row[18] else None,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS offices (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, office TEXT NOT NULL, expires_unix BIGINT NOT NULL,
+    used_by TEXT, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stations (
+    sid TEXT PRIMARY KEY, ref TEXT NOT NULL UNIQUE, office TEXT NOT NULL, number INTEGER NOT NULL,
+    origin TEXT NOT NULL UNIQUE, key_id TEXT NOT NULL UNIQUE, public_key TEXT NOT NULL,
+    cert TEXT NOT NULL, size BIGINT NOT NULL, root TEXT NOT NULL, verify_state TEXT,
+    checkpoint TEXT, cosigned TEXT, forked INTEGER NOT NULL DEFAULT 0, revoked_through BIGINT,
+    enrolled_at TEXT NOT NULL, last_push_unix BIGINT, clock_offset BIGINT, enrol_answer TEXT);
+CREATE INDEX IF NOT EXISTS stations_office ON stations (office);
+CREATE TABLE IF NOT EXISTS entries (
+    sid TEXT NOT NULL, seq BIGINT NOT NULL, leaf {blob} NOT NULL, dossier TEXT,
+    action TEXT NOT NULL, officer TEXT NOT NULL, claimed_time TEXT NOT NULL, quarantine TEXT,
+    detail TEXT, PRIMARY KEY (sid, seq));
+CREATE TABLE IF NOT EXISTS nodes (
+    sid TEXT NOT NULL, level INTEGER NOT NULL, idx BIGINT NOT NULL, hash {blob} NOT NULL,
+    PRIMARY KEY (sid, level, idx));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    sid TEXT NOT NULL, size BIGINT NOT NULL, note TEXT NOT NULL, cosigned TEXT NOT NULL,
+    hub_unix BIGINT NOT NULL, PRIMARY KEY (sid, size));
+CREATE TABLE IF NOT EXISTS certs (key_id TEXT PRIMARY KEY, sid TEXT NOT NULL, cert TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS forks (
+    sid TEXT NOT NULL, n INTEGER NOT NULL, at_unix BIGINT NOT NULL, evidence TEXT NOT NULL,
+    PRIMARY KEY (sid, n));
+CREATE TABLE IF NOT EXISTS dossiers (
+    code TEXT PRIMARY KEY, office TEXT NOT NULL, status TEXT NOT NULL, version INTEGER NOT NULL,
+    state TEXT NOT NULL, participants TEXT NOT NULL, events INTEGER NOT NULL,
+    conflicts INTEGER NOT NULL DEFAULT 0, updated_unix BIGINT NOT NULL, portal TEXT);
+CREATE INDEX IF NOT EXISTS dossiers_office ON dossiers (office, status);
+CREATE TABLE IF NOT EXISTS dossier_events (
+    code TEXT NOT NULL, n INTEGER NOT NULL, sid TEXT NOT NULL, seq BIGINT NOT NULL,
+    PRIMARY KEY (code, n));
+CREATE TABLE IF NOT EXISTS feed_counters (office TEXT PRIMARY KEY, next BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS feed (
+    office TEXT NOT NULL, cursor BIGINT NOT NULL, author TEXT, item TEXT NOT NULL,
+    PRIMARY KEY (office, cursor));
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_unix BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_unix);
+CREATE TABLE IF NOT EXISTS blobs (
+    sha256 TEXT PRIMARY KEY, length BIGINT NOT NULL, received BIGINT NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0, updated_unix BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    sha256 TEXT NOT NULL, start BIGINT NOT NULL, data {blob} NOT NULL,
+    PRIMARY KEY (sha256, start));
+"""
+
+
+class Tx:
+    """One transaction's operations. The same SQL for both backends (`?` placeholders)."""
+
+    def __init__(self, storage: Storage, conn: Any) -> None:
+        self.storage = storage
+        self.conn = conn
+        self._lock = storage.lock_clause
+
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.storage.sql(sql), args)
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            cur = self.conn.cursor()
+            cur.executemany(self.storage.sql(sql), rows)
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self._q(sql, args).fetchone()
+
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return list(self._q(sql, args).fetchall())
+
+    # -- meta --
+    def meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM hub_meta WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    def set_meta_once(self, key: str, value: str) -> str:
+        """Set `key` unless another process already did; returns the value that won."""
+        self._q(
+            "INSERT INTO hub_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, value),
+        )
+        return str(self.meta(key))
+
+    # -- offices and tokens --
+    def add_office(self, code: str, name: str, at: str) -> None:
+        self._q(
+            "INSERT INTO offices (code, name, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+            (code, name, at),
+        )
+
+    def office(self, code: str) -> dict[str, Any] | None:
+        row = self.one("SELECT code, name, created_at FROM offices WHERE code = ?", (code,))
+        return {"code": row[0], "name": row[1], "created_at": row[2]} if row else None
+
+    def offices(self) -> list[dict[str, Any]]:
+        rows = self.all("SELECT code, name, created_at FROM offices ORDER BY code")
+        return [{"code": r[0], "name": r[1], "created_at": r[2]} for r in rows]
+
+    def add_token(self, token_hash: str, office: str, expires_unix: int, at: str) -> None:
+        self._q(
+            "INSERT INTO tokens (hash, office, expires_unix, created_at) VALUES (?, ?, ?, ?)",
+            (token_hash, office, expires_unix, at),
+        )
+
+    def token(self, token_hash: str) -> tuple[str, int, str | None] | None:
+        row = self.one(
+            f"SELECT office, expires_unix, used_by FROM tokens WHERE hash = ?{self._lock}",
+            (token_hash,),
+        )
+        return (row[0], int(row[1]), row[2]) if row else None
+
+    def use_token(self, token_hash: str, key_id: str) -> None:
+        self._q("UPDATE tokens SET used_by = ? WHERE hash = ?", (key_id, token_hash))
+
+    # -- stations --
+    def add_station(self, st: StationRow) -> None:
+        self._q(
+            f"INSERT INTO stations ({_STATION_COLS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                st.sid,
+                st.ref,
+                st.office,
+                st.number,
+                st.origin,
+                st.key_id,
+                st.public_key,
+                _dumps(st.cert),
+                st.size,
+                st.root,
+                _dumps(st.verify_state) if st.verify_state is not None else None,
+                st.checkpoint,
+                st.cosigned,
+                int(st.forked),
+                st.revoked_through,
+                st.enrolled_at,
+                st.last_push_unix,
+                st.clock_offset,
+                _dumps(st.enrol_answer) if st.enrol_answer is not None else None,
+            ),
+        )
+
+    def station(self, sid: str, *, lock: bool = False) -> StationRow | None:
+        row = self.one(
+            f"SELECT {_STATION_COLS} FROM stations WHERE sid = ?" + (self._lock if lock else ""),
+            (sid,),
+        )
+        return _station(row) if row else None
+
+    def station_by_key(self, key_id: str) -> StationRow | None:
+        row = self.one(f"SELECT {_STATION_COLS} FROM stations WHERE key_id = ?", (key_id,))
+        return _station(row) if row else None
+
+    def stations(self, office: str | None = None) -> list[StationRow]:
+        if office is None:
+            rows = self.all(f"SELECT {_STATION_COLS} FROM stations ORDER BY sid")
+        else:
+            rows = self.all(
+                f"SELECT {_STATION_COLS} FROM stations WHERE office = ? ORDER BY sid", (office,)
+            )
+        return [_station(r) for r in rows]
+
+    def office_station_count(self, office: str) -> int:
+        return int(self.one("SELECT COUNT(*) FROM stations WHERE office = ?", (office,))[0])
+
+    def update_station(self, sid: str, **fields: Any) -> None:
+        sets, args = [], []
+        for name, value in fields.items():
+            if name in ("verify_state", "cert", "enrol_answer") and value is not None:
+                value = _dumps(value)
+            if name == "forked":
+                value = int(value)
+            sets.append(f"{name} = ?")
+            args.append(value)
+        self._q(f"UPDATE stations SET {', '.join(sets)} WHERE sid = ?", (*args, sid))
+
+    # -- the stored logs --
+    def append_entries(self, sid: str, rows: Sequence[EntryRow]) -> None:
+        self._many(
+            "INSERT INTO entries (sid, seq, leaf, dossier, action, officer, claimed_time, "
+            "quarantine, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sid,
+                    r.seq,
+                    r.leaf,
+                    r.dossier,
+                    r.action,
+                    r.officer,
+                    r.claimed_time,
+                    r.quarantine,
+                    r.detail,
+                )
+                for r in rows
+            ],
+        )
+
+    def leaves(self, sid: str, start: int, stop: int) -> list[bytes]:
+        rows = self.all(
+            "SELECT leaf FROM entries WHERE sid = ? AND seq >= ? AND seq < ? ORDER BY seq",
+            (sid, start, stop),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def quarantined(self, sid: str, start: int, stop: int) -> list[dict[str, Any]]:
+        rows = self.all(
+            "SELECT seq, quarantine, detail FROM entries WHERE sid = ? AND seq >= ? AND seq < ? "
+            "AND quarantine IS NOT NULL ORDER BY seq",
+            (sid, start, stop),
+        )
+        return [{"seq": int(r[0]), "reason": r[1], "detail": r[2]} for r in rows]
+
+    def entry_count(self) -> int:
+        return int(self.one("SELECT COUNT(*) FROM entries")[0])
+
+    def get_node(self, sid: str, level: int, index: int) -> bytes | None:
+        row = self.one(
+            "SELECT hash FROM nodes WHERE sid = ? AND level = ? AND idx = ?", (sid, level, index)
+        )
+        return bytes(row[0]) if row else None
+
+    def put_nodes(self, sid: str, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        self._many(
+            "INSERT INTO nodes (sid, level, idx, hash) VALUES (?, ?, ?, ?)",
+            [(sid, level, idx, h) for level, idx, h in nodes],
+        )
+
+    def add_checkpoint(self, sid: str, size: int, note: str, cosigned: str, hub_unix: int) -> None:
+        self._q(
+            "INSERT INTO checkpoints (sid, size, note, cosigned, hub_unix) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (sid, size) DO NOTHING",
+            (sid, size, note, cosigned, hub_unix),
+        )
+
+    def checkpoint(self, sid: str, size: int) -> tuple[str, str, int] | None:
+        row = self.one(
+            "SELECT note, cosigned, hub_unix FROM checkpoints WHERE sid = ? AND size = ?",
+            (sid, size),
+        )
+        return (row[0], row[1], int(row[2])) if row else None
+
+    def checkpoints(self, sid: str) -> list[dict[str, Any]]:
+        rows = self.all(
+            "SELECT size, cosigned, hub_unix FROM checkpoints WHERE sid = ? ORDER BY size", (sid,)
+        )
+        return [{"size": int(r[0]), "checkpoint": r[1], "hub_unix": int(r[2])} for r in rows]
+
+    def add_cert(self, key_id: str, sid: str, cert: dict[str, Any]) -> None:
+        self._q(
+            "INSERT INTO certs (key_id, sid, cert) VALUES (?, ?, ?) "
+            "ON CONFLICT (key_id) DO NOTHING",
+            (key_id, sid, _dumps(cert)),
+        )
+
+    def cert(self, key_id: str) -> dict[str, Any] | None:
+        row = self.one("SELECT cert FROM certs WHERE key_id = ?", (key_id,))
+        return orjson.loads(row[0]) if row else None
+
+    def add_fork(self, sid: str, at_unix: int, evidence: dict[str, Any]) -> None:
+        n = int(self.one("SELECT COUNT(*) FROM forks WHERE sid = ?", (sid,))[0]) + 1
+        self._q(
+            "INSERT INTO forks (sid, n, at_unix, evidence) VALUES (?, ?, ?, ?)",
+            (sid, n, at_unix, _dumps(evidence)),
+        )
+
+    def forks(self, sid: str | None = None) -> list[dict[str, Any]]:
+        if sid is None:
+            rows = self.all("SELECT sid, n, at_unix, evidence FROM forks ORDER BY sid, n")
+        else:
+            rows = self.all(
+                "SELECT sid, n, at_unix, evidence FROM forks WHERE sid = ? ORDER BY n", (sid,)
+            )
+        return [
+            {"sid": r[0], "n": int(r[1]), "at_unix": int(r[2]), "evidence": orjson.loads(r[3])}
+            for r in rows
+        ]
+
+    # -- dossiers --
+    def dossiers(self, codes: Sequence[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for code in sorted(set(codes)):  # lock order: by code
+            row = self.one(
+                "SELECT code, office, status, version, state, participants, events, conflicts, "
+                "portal FROM dossiers WHERE code = ?" + (self._lock if lock else ""),
+                (code,),
+            )
+            if row:
+                out[code] = {
+                    "code": row[0],
+                    "office": row[1],
+                    "status": row[2],
+                    "version": int(row[3]),
+                    "state": orjson.loads(row[4]),
+                    "participants": orjson.loads(row[5]),
+                    "events": int(row[6]),
+                    "conflicts": int(row[7]),
+                    "portal": row[8],
+                }
+        return out
+
+    def put_dossier(self, d: dict[str, Any], now: int) -> None:
+        self._q(
+            "INSERT INTO dossiers (code, office, status, version, state, participants, events, "
+            "conflicts, updated_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (code) DO UPDATE SET status = excluded.status, "
+            "version = excluded.version, state = excluded.state, "
+            "participants = excluded.participants, events = excluded.events, "
+            "conflicts = excluded.conflicts, updated_unix = excluded.updated_unix",
+            (
+                d["code"],
+                d["office"],
+                d["status"],
+                d["version"],
+                _dumps(d["state"]),
+                _dumps(d["participants"]),
+                d["events"],
+                d["conflicts"],
+                now,
+            ),
+        )
+
+    def add_dossier_events(self, rows: Sequence[tuple[str, int, str, int]]) -> None:
+        self._many("INSERT INTO dossier_events (code, n, sid, seq) VALUES (?, ?, ?, ?)", rows)
+
+    def dossier_events(self, code: str) -> list[tuple[str, int]]:
+        rows = self.all("SELECT sid, seq FROM dossier_events WHERE code = ? ORDER BY n", (code,))
+        return [(r[0], int(r[1])) for r in rows]
+
+    # -- feeds --
+    def feed_append(self, items: Sequence[tuple[str, str | None, dict[str, Any]]]) -> None:
+        """Append (office, author sid, item) rows; cursors are per office, taken under the
+        office's counter row lock, in office order (see the module docstring)."""
+        by_office: dict[str, list[tuple[str | None, dict[str, Any]]]] = {}
+        for office, author, item in items:
+            by_office.setdefault(office, []).append((author, item))
+        rows = []
+        for office in sorted(by_office):
+            batch = by_office[office]
+            row = self.one(
+                "INSERT INTO feed_counters (office, next) VALUES (?, ?) ON CONFLICT (office) "
+                "DO UPDATE SET next = feed_counters.next + ? RETURNING next",
+                (office, len(batch), len(batch)),
+            )
+            last = int(row[0])
+            first = last - len(batch) + 1
+            for i, (author, item) in enumerate(batch):
+                cursor = first + i
+                rows.append((office, cursor, author, _dumps({**item, "cursor": cursor})))
+        self._many("INSERT INTO feed (office, cursor, author, item) VALUES (?, ?, ?, ?)", rows)
+
+    def feed(self, office: str, after: int, limit: int, reader: str) -> list[tuple[int, bytes]]:
+        rows = self.all(
+            "SELECT cursor, item FROM feed WHERE office = ? AND cursor > ? "
+            "AND (author IS NULL OR author <> ?) ORDER BY cursor LIMIT ?",
+            (office, after, reader, limit),
+        )
+        return [(int(r[0]), r[1].encode() if isinstance(r[1], str) else bytes(r[1])) for r in rows]
+
+    def feed_end(self, office: str) -> int:
+        row = self.one("SELECT next FROM feed_counters WHERE office = ?", (office,))
+        return int(row[0]) if row else 0
+
+    # -- nonces --
+    def remember_nonce(self, nonce: str, expires_unix: int) -> bool:
+        """False when the nonce was already used (a replay)."""
+        cur = self._q(
+            "INSERT INTO nonces (nonce, expires_unix) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING",
+            (nonce, expires_unix),
+        )
+        return bool(cur.rowcount == 1)
+
+    def purge_nonces(self, now: int) -> None:
+        self._q("DELETE FROM nonces WHERE expires_unix < ?", (now,))
+
+    # -- blobs --
+    def blob(self, sha: str, *, lock: bool = False) -> tuple[int, int, bool] | None:
+        row = self.one(
+            "SELECT length, received, complete FROM blobs WHERE sha256 = ?"
+            + (self._lock if lock else ""),
+            (sha,),
+        )
+        return (int(row[0]), int(row[1]), bool(row[2])) if row else None
+
+    def start_blob(self, sha: str, length: int, now: int) -> None:
+        self._q(
+            "INSERT INTO blobs (sha256, length, received, complete, updated_unix) "
+            "VALUES (?, ?, 0, 0, ?) ON CONFLICT (sha256) DO NOTHING",
+            (sha, length, now),
+        )
+
+    def add_blob_chunk(self, sha: str, start: int, data: bytes, now: int) -> None:
+        self._q(
+            "INSERT INTO blob_chunks (sha256, start, data) VALUES (?, ?, ?)", (sha, start, data)
+        )
+        self._q(
+            "UPDATE blobs SET received = ?, updated_unix = ? WHERE sha256 = ?",
+            (start + len(data), now, sha),
+        )
+
+    def blob_data(self, sha: str) -> bytes:
+        rows = self.all("SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY start", (sha,))
+        return b"".join(bytes(r[0]) for r in rows)
+
+    def finish_blob(self, sha: str, ok: bool) -> None:
+        if ok:
+            self._q("UPDATE blobs SET complete = 1 WHERE sha256 = ?", (sha,))
+        else:
+            self._q("DELETE FROM blob_chunks WHERE sha256 = ?", (sha,))
+            self._q("UPDATE blobs SET received = 0 WHERE sha256 = ?", (sha,))
+
+
+class Storage:
+    """Common behaviour; subclasses supply connections and the dialect."""
+
+    url: str
+    lock_clause = ""
+    blob_type = "BLOB"
+
+    def sql(self, text: str) -> str:
+        return text
+
+    def connect(self) -> Any:
+        raise NotImplementedError  # each backend overrides it; Storage itself is never used
+
+    def _begin(self, conn: Any) -> None:
+        raise NotImplementedError  # each backend overrides it
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return False
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._guard = threading.Lock()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    def setup(self) -> None:
+        """Create the tables (idempotent; several processes may race here)."""
+        with self.transaction() as tx:
+            for statement in SCHEMA.format(blob=self.blob_type).split(";"):
+                if statement.strip():
+                    tx.conn.execute(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._conn()
+        self._begin(conn)
+        try:
+            yield Tx(self, conn)
+        except BaseException:
+            conn.rollback() if self._is_pg else conn.execute("ROLLBACK")
+            raise
+        conn.commit() if self._is_pg else conn.execute("COMMIT")
+
+    _is_pg = False
+
+    def run(self, fn: Callable[[Tx], T], *, attempts: int = 8) -> T:
+        """Run `fn` in a transaction, again from the start after a retryable conflict."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as tx:
+                    return fn(tx)
+            except Exception as exc:
+                if not self._retryable(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.005 * (2**attempt))
+        raise AssertionError("unreachable")
+
+    def ping(self) -> bool:
+        try:
+            with self.transaction() as tx:
+                tx.one("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:  # closing a broken connection: nothing left to do
+                    continue
+            self._all.clear()
+        self._local = threading.local()
+
+
+class SqliteStorage(Storage):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=60.0, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")  # an accepted push survives power loss
+        conn.execute("PRAGMA busy_timeout = 60000")
+        return conn
+
+    def _begin(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+
+class PostgresStorage(Storage):
+    lock_clause = " FOR UPDATE"
+    blob_type = "BYTEA"
+    _is_pg = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    def connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _begin(self, conn: Any) -> None:
+        # psycopg opens the transaction at the first statement; a broken connection from an
+        # earlier failure is replaced so one bad moment does not poison a worker thread.
+        if conn.closed or conn.broken:
+            raise StorageError("PostgreSQL connection lost")
+
+    def _retryable(self, exc: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(
+            exc,
+            psycopg.errors.DeadlockDetected
+            | psycopg.errors.SerializationFailure
+            | psycopg.errors.UniqueViolation,
+        )
+
+    def setup(self) -> None:
+        # Several processes may start at once: serialise table creation with an advisory lock.
+        with self.transaction() as tx:
+            tx.conn.execute("SELECT pg_advisory_xact_lock(7215061)")
+            for statement in SCHEMA.format(blob=self.blob_type).split(";"):
+                if statement.strip():
+                    tx.conn.execute(statement)
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and (conn.closed or conn.broken):
+            self._local.conn = None
+        return super()._conn()
+
+
+def open_storage(url: str | None, *, default_dir: Path | None = None) -> Storage:
+    """`sqlite:///path`, `postgresql://...`, or None for the embedded default."""
+    if url is None:
+        base = default_dir or Path.cwd()
+        storage: Storage = SqliteStorage(base / "hub.db")
+    elif url.startswith("sqlite:///"):
+        storage = SqliteStorage(Path(unquote(urlparse(url).path)))
+    elif url.startswith(("postgresql://", "postgres://")):
+        storage = PostgresStorage(url)
+    else:
+        raise StorageError(f"unsupported database URL {url!r} (sqlite:///… or postgresql://…)")
+    try:
+        storage.setup()
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot open the hub database {url or storage.url}: {exc}") from exc
+    return storage
