@@ -148,7 +148,9 @@ class RawStation:
         return self.request("POST", f"/v1/stations/{sid}/entries", body, headers=headers)
 
 
-def batch_from_store(store: Any, station_ref: str, origin: str, start: int, end: int) -> dict[str, Any]:
+def batch_from_store(
+    store: Any, station_ref: str, origin: str, start: int, end: int
+) -> dict[str, Any]:
     """A push body for entries [start, end) of a commune_client station store."""
     found = store.checkpoint_at_least(end)
     assert found is not None and found[0] == end, f"no checkpoint of size {end}"
