@@ -9,9 +9,11 @@ same state. Protocol: docs/sync.md.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +31,7 @@ from ledger.records import sign_record
 from ledger.tlogproof import TlogProof, encode_proof
 from ledger.verify import LogVerifier
 from schemas.batch import Batch
-from schemas.canonical import CanonicalError, canonical
+from schemas.canonical import CanonicalError, canonical_parsed
 from schemas.event import parse_event
 from schemas.lifecycle import TransitionError, apply_event
 from sync_server.errors import HubError
@@ -48,6 +50,17 @@ TRUST_KIT_TYPE = "commune.trust-kit/v1"
 
 def _iso(unix: float) -> str:
     return datetime.fromtimestamp(int(unix), VN).isoformat()
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _verify_pool() -> ThreadPoolExecutor:
+    """Threads that check signatures while the request thread does the rest: `cryptography`
+    releases the GIL in Ed25519 verify, so a push uses every core."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify"))
+    return _POOL[0]
 
 
 def station_sid(office: str, number: int) -> str:
@@ -338,7 +351,9 @@ class Hub:
                 403, "forbidden", f"station {sid} may only write its own log {st.origin}"
             )
         try:
-            leaves = [canonical(e) for e in batch.entries]
+            # Parsed from JSON, so no NaN or infinity: the fast path; the verifier still checks
+            # that each leaf is canonical.
+            leaves = [canonical_parsed(e) for e in batch.entries]
         except CanonicalError as exc:
             raise HubError(400, "bad-request", f"an entry is not canonical JSON: {exc}") from exc
         try:
@@ -397,6 +412,12 @@ class Hub:
 
         fresh = leaves[size - start :]
         verifier = LogVerifier(st.cert, st.origin, state=st.verify_state)
+        # Signatures are checked on the other cores while this thread parses and validates.
+        install = verifier.preverify(fresh, _verify_pool()) if len(fresh) >= 64 else None
+        events = [orjson.loads(leaf) for leaf in fresh]
+        schema_errors = _schema_errors(events)
+        if install is not None:
+            install()
         verifier.extend(fresh, [batch.checkpoint])
         report = verifier.finish()
         errors = [f for f in report.findings if f.severity == "error"]
@@ -414,10 +435,9 @@ class Hub:
             tree.append_hash(leaf_hash(leaf))
         nodes.flush()
         root = tree.root()
-        events = [orjson.loads(leaf) for leaf in fresh]
         cosig = cosign(batch.checkpoint, self.cosigner, self.name, now)
         cosigned = batch.checkpoint + cosig.line
-        quarantine = _Router(self, tx, st, tree, end, cosigned).route(events, fresh)
+        quarantine = _Router(self, tx, st, tree, end, cosigned).route(events, schema_errors)
         tx.append_entries(
             sid,
             [
@@ -669,6 +689,18 @@ def _check_sha(sha: str) -> None:
         raise HubError(400, "bad-request", "a blob is named by its SHA-256 in lowercase hex")
 
 
+def _schema_errors(events: list[dict[str, Any]]) -> dict[int, str]:
+    """Entries that break the data contract (quarantined: kept in the log, not acted on)."""
+    out = {}
+    for ev in events:
+        try:
+            parse_event(ev)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False, include_input=False)[0]
+            out[ev.get("seq", -1)] = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+    return out
+
+
 class _Router:
     """Folds a pushed run's dossier events into the hub's dossier states and routes them to the
     participant offices' feeds (docs/sync.md "Routing"). Returns what it quarantined."""
@@ -683,7 +715,7 @@ class _Router:
         self.batch_events: dict[int, dict[str, Any]] = {}
 
     def route(
-        self, events: list[dict[str, Any]], leaves: list[bytes]
+        self, events: list[dict[str, Any]], schema_errors: dict[int, str]
     ) -> dict[int, tuple[str, str]]:
         tx, st = self.tx, self.st
         quarantine: dict[int, tuple[str, str]] = {}
@@ -694,11 +726,8 @@ class _Router:
         for ev in events:
             seq = ev["seq"]
             self.batch_events[seq] = ev
-            try:
-                parse_event(ev)
-            except ValidationError as exc:
-                err = exc.errors(include_url=False, include_input=False)[0]
-                quarantine[seq] = ("schema", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")
+            if seq in schema_errors:
+                quarantine[seq] = ("schema", schema_errors[seq])
                 continue
             code = ev.get("dossier")
             action = ev["action"]
