@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ import orjson
 import zstandard
 
 from ledger.certs import issue_certificate
-from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.encoding import b64url
 from ledger.httpsig import sign_request
 from ledger.keys import SigningKey
@@ -375,7 +373,8 @@ def main() -> None:
         if "province" in r:
             pr = r["province"]
             print(
-                f"  {pr['stations']} stations x ~30 entries at once ({pr['concurrency']} in flight):"
+                f"  {pr['stations']} stations x ~30 entries at once"
+                f" ({pr['concurrency']} in flight):"
                 f" all accepted={pr['accepted']}, {pr['entries']} entries in {pr['total_s']:.1f} s"
                 f" ({pr['entries_per_s']:,.0f}/s), p50 {pr['p50_ms']:.0f} ms,"
                 f" p99 {pr['p99_ms']:.0f} ms"
