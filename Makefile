@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint format typecheck soak bench schemas clean system-deps
+.PHONY: run hub test check lint format typecheck soak bench schemas clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "python3-venv missing: installing it"; \
@@ -40,6 +40,16 @@ run: $(STAMP)
 	@echo "  $(BIN)/commune list"
 	$(DEMO_ENV) $(BIN)/commune
 
+HUB_DIR := .demo-hub
+HUB_DB := sqlite:///$(CURDIR)/$(HUB_DIR)/hub.db
+
+# The hub for demos, on loopback with a SQLite file (README: the three-terminal demo).
+hub: $(STAMP)
+	@mkdir -p $(HUB_DIR)
+	@echo "Hub on http://127.0.0.1:8470 (database $(HUB_DIR)/hub.db). Register an office with:"
+	@echo "  $(BIN)/sync-server --db $(HUB_DB) office add 000.00.17.H56 --name 'UBND xã Tân Lập'"
+	$(BIN)/sync-server --db $(HUB_DB) --name hub.local serve --port 8470
+
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -66,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/office.py
 	$(BIN)/python bench/tui.py
+	$(BIN)/python bench/hub.py
 
 clean:
-	rm -rf $(DEMO_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(DEMO_DIR) $(HUB_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
