@@ -28,6 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from schemas.batch import Batch
 from sync_server.errors import HubError
@@ -70,11 +71,14 @@ async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
         except ValueError as exc:
             raise HubError(400, "bad-request", "Content-Length is not a number") from exc
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise HubError(413, "too-large", f"the body is over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise HubError(413, "too-large", f"the body is over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # the link dropped mid-body: nothing was read, nothing stored
+        raise HubError(400, "client-disconnected", "the connection closed mid-body") from exc
     return b"".join(chunks)
 
 
@@ -247,7 +251,7 @@ def create_app(hub: Hub) -> FastAPI:
     @app.get("/v1/offices/{office}/feed", tags=["stations"])
     async def feed(office: str, request: Request, after: int = 0, limit: int = 200) -> Response:
         st = await signed_station(request)
-        if after < 0:
+        if not 0 <= after < 2**63:  # a cursor is a 64-bit integer in the database
             raise HubError(400, "bad-request", "after must be a cursor >= 0")
         answer = await anyio.to_thread.run_sync(hub.feed, st, office, after, limit)
         return Response(answer["__raw__"], media_type="application/json")
