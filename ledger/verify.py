@@ -314,8 +314,17 @@ class LogVerifier:
 
         return install
 
-    def extend(self, leaves: Iterable[bytes], checkpoints: Iterable[str] = ()) -> LedgerReport:
-        """Verify the next entries (the first is at index `size`), then any checkpoints."""
+    def extend(
+        self,
+        leaves: Iterable[bytes],
+        checkpoints: Iterable[str] = (),
+        *,
+        parsed: Sequence[Any] | None = None,
+    ) -> LedgerReport:
+        """Verify the next entries (the first is at index `size`), then any checkpoints.
+
+        `parsed` may hold the entries already parsed from JSON (the hub has them from the
+        request body): the leaves are still checked to be their canonical bytes."""
         report = self.report
         if self.broken:
             return report
@@ -330,10 +339,11 @@ class LogVerifier:
         root_b64 = b64(tree.root())
         next_checkpoint = pending[-1][0] if pending else -1
         index = tree.size - 1
-        for index, leaf in enumerate(leaves, tree.size):
+        first = tree.size
+        for index, leaf in enumerate(leaves, first):
             lh = sha256(b"\x00" + leaf).digest()  # leaf_hash, inlined: this loop is the hot path
             try:
-                event = loads(leaf)
+                event = parsed[index - first] if parsed is not None else loads(leaf)
             except CanonicalError:
                 find(
                     "error",

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from ledger.certs import issue_certificate
 from ledger.checkpoint import cosign, ed25519_verifier, open_checkpoint
-from ledger.encoding import b64, b64url, key_id, unb64url
+from ledger.encoding import EncodingError, b64, b64url, key_id, unb64url
 from ledger.errors import LedgerError
 from ledger.httpsig import HttpSignatureError, verify_request
 from ledger.keys import SigningKey, check_public_key
@@ -32,7 +32,7 @@ from ledger.tlogproof import TlogProof, encode_proof
 from ledger.verify import LogVerifier
 from schemas.batch import Batch
 from schemas.canonical import CanonicalError, canonical_parsed
-from schemas.event import parse_event
+from schemas.event import EVENT_ADAPTER
 from schemas.lifecycle import TransitionError, apply_event
 from sync_server.errors import HubError
 from sync_server.storage import EntryRow, StationRow, Storage, Tx
@@ -194,7 +194,7 @@ class Hub:
             origin = str(body["origin"])
             public = unb64url(str(body["public_key"]), 32)
             name = str(body.get("name") or office)
-        except (KeyError, TypeError, LedgerError) as exc:
+        except (KeyError, TypeError, EncodingError, LedgerError) as exc:
             raise HubError(
                 400,
                 "bad-request",
@@ -291,7 +291,7 @@ class Hub:
             if enrolling:
                 try:
                     body_key = unb64url(str(orjson.loads(body).get("public_key")), 32)
-                except (orjson.JSONDecodeError, LedgerError, AttributeError):
+                except (orjson.JSONDecodeError, EncodingError, LedgerError, AttributeError):
                     return None
                 return body_key if key_id(body_key) == kid else None
             return None
@@ -414,11 +414,11 @@ class Hub:
         verifier = LogVerifier(st.cert, st.origin, state=st.verify_state)
         # Signatures are checked on the other cores while this thread parses and validates.
         install = verifier.preverify(fresh, _verify_pool()) if len(fresh) >= 64 else None
-        events = [orjson.loads(leaf) for leaf in fresh]
-        schema_errors = _schema_errors(events)
+        events = batch.entries[size - start :]  # parsed from the body; `fresh` are their bytes
+        schema_errors = _schema_errors(events, fresh)
         if install is not None:
             install()
-        verifier.extend(fresh, [batch.checkpoint])
+        verifier.extend(fresh, [batch.checkpoint], parsed=events)
         report = verifier.finish()
         errors = [f for f in report.findings if f.severity == "error"]
         if errors:
@@ -689,12 +689,13 @@ def _check_sha(sha: str) -> None:
         raise HubError(400, "bad-request", "a blob is named by its SHA-256 in lowercase hex")
 
 
-def _schema_errors(events: list[dict[str, Any]]) -> dict[int, str]:
-    """Entries that break the data contract (quarantined: kept in the log, not acted on)."""
+def _schema_errors(events: list[dict[str, Any]], leaves: list[bytes]) -> dict[int, str]:
+    """Entries that break the data contract (quarantined: kept in the log, not acted on).
+    Validated from the bytes: pydantic is a quarter faster on JSON than on dicts."""
     out = {}
-    for ev in events:
+    for ev, leaf in zip(events, leaves, strict=True):
         try:
-            parse_event(ev)
+            EVENT_ADAPTER.validate_json(leaf)
         except ValidationError as exc:
             err = exc.errors(include_url=False, include_input=False)[0]
             out[ev.get("seq", -1)] = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
