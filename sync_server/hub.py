@@ -619,7 +619,9 @@ class Hub:
 
     def blob_append(self, sha: str, offset: int, length: int, data: bytes) -> dict[str, Any]:
         _check_sha(sha)
-        if not 0 < length <= MAX_BLOB:
+        if length <= 0:
+            raise HubError(400, "bad-request", "Upload-Length must be at least 1 byte")
+        if length > MAX_BLOB:
             raise HubError(413, "too-large", f"a blob is at most {MAX_BLOB} bytes")
         if len(data) > MAX_CHUNK:
             raise HubError(413, "too-large", f"a chunk is at most {MAX_CHUNK} bytes")
