@@ -117,22 +117,52 @@ def init(
     server: str | None,
     token: str | None,
 ) -> None:
-    """Create a stand-alone station: keys, certificate, first officer."""
+    """Create a station: keys, certificate, first officer. With --server and --enroll the
+    station enrols with the hub first, so its log starts with the hub-issued certificate."""
     from commune_client.station import Station
 
-    if server or token:
-        raise BadInput(
-            "Đăng ký với máy chủ đồng bộ chưa có trong phiên bản này: "
-            "khởi tạo trạm độc lập (bỏ --server/--enroll)"
+    if bool(server) != bool(token):
+        raise BadInput("Cần cả --server URL và --enroll TOKEN để đăng ký với máy chủ khi khởi tạo")
+    secret = passphrase("Mật khẩu cán bộ mới")
+    enrolled: dict[str, Any] = {}
+    hub_name = None
+    if server and token:
+        from commune_client.sync import enroll_new, enrolment_meta
+
+        url = server_url(server)
+        Station.check_new(
+            app.data_dir,
+            office=office,
+            office_name=office_name,
+            officer_name=officer_name,
+            passphrase=secret,
+            station=station,
         )
+        with http_client() as client:
+            enrolment = enroll_new(
+                url,
+                token,
+                office=office,
+                station=station,
+                office_name=office_name.strip(),
+                client=client,
+            )
+        hub_name = enrolment.hub.name
+        enrolled = {
+            "hub": hub_name,
+            "station_key": enrolment.station_key,
+            "station_cert": enrolment.station_cert,
+            "meta": enrolment_meta(enrolment),
+        }
     st = Station.create(
         app.data_dir,
         office=office,
         office_name=office_name,
         officer_name=officer_name,
-        passphrase=passphrase("Mật khẩu cán bộ mới"),
+        passphrase=secret,
         now=now(),
         station=station,
+        **enrolled,
     )
     info = st.info
     app.out(
@@ -143,8 +173,112 @@ def init(
             "station_key": info.station_cert["key_id"],
             "data_dir": str(app.data_dir),
             "officers": st.officers(),
+            "hub": hub_name,
         },
-        f"Đã khởi tạo trạm {info.ref} ({info.office_name}) tại {app.data_dir}",
+        f"Đã khởi tạo trạm {info.ref} ({info.office_name}) tại {app.data_dir}"
+        + (f", đã đăng ký với máy chủ {hub_name}" if hub_name else ""),
+    )
+
+
+def server_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput(f"Địa chỉ máy chủ không hợp lệ: {url!r} (dạng http://may-chu:8000)")
+    return url.strip().rstrip("/")
+
+
+def http_client() -> Any:
+    import httpx
+
+    return httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+
+
+@cli.command()
+@click.option("--server", required=True, help="Địa chỉ máy chủ đồng bộ, ví dụ http://hub:8000.")
+@click.option("--token", required=True, help="Mã đăng ký một lần do máy chủ cấp.")
+@pass_app
+def enroll(app: App, server: str, token: str) -> None:
+    """Enrol this (stand-alone) station with a sync hub; the log is kept as it is."""
+    from commune_client.sync import enroll as do_enroll
+
+    url = server_url(server)
+    session = app.session()
+    with http_client() as client:
+        result = do_enroll(app.station(), session, url, token, client=client)
+    app.out(
+        result,
+        f"Đã đăng ký trạm {result['station']} với máy chủ {result['hub']} ({result['url']})",
+    )
+
+
+@cli.command("sync")
+@click.option("--server", help="Địa chỉ máy chủ (mặc định: máy chủ đã đăng ký).")
+@pass_app
+def sync_cmd(app: App, server: str | None) -> None:
+    """Send the log to the hub and fetch what other offices sent this one.
+
+    Exit 0: done. Exit 1: the run finished but something needs the officer (entries
+    quarantined, feed items refused, a fork). Exit 2: the hub was not reached or refused the
+    station (nothing changed but what was already accepted)."""
+    from commune_client.sync import SyncError, SyncProgress, sync
+
+    url = server_url(server) if server else None
+    session = app.session()
+    show = not app.json and sys.stderr is not None and sys.stderr.isatty()
+
+    def progress(p: SyncProgress) -> None:
+        click.echo("\r" + p.text().ljust(60), err=True, nl=False)
+
+    with http_client() as client:
+        report = sync(
+            app.station(),
+            session,
+            client=client,
+            server_url=url,
+            progress=progress if show else None,
+        )
+    if show:
+        click.echo("", err=True)
+    if report.problem in ("offline", "unauthorized", "hub-changed"):
+        raise SyncError(report.message)
+    app.out(report.to_dict(), lambda: _sync_text(report.to_dict()))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _sync_text(doc: dict[str, Any]) -> str:
+    lines = [
+        f"Máy chủ {doc['hub']} ({doc['url']}): đã gửi {doc['pushed']} bản ghi, máy chủ đã lưu "
+        f"{doc['accepted'] if doc['accepted'] is not None else '?'}/{doc['local_size']}; "
+        f"nhận {doc['pulled']} mục"
+    ]
+    if doc["problem"]:
+        lines.append(f"LỖI: {doc['message']}")
+    lines += [f"Cảnh báo: {w}" for w in doc["warnings"]]
+    for q in doc["quarantined"]:
+        where = f"bản ghi {q['seq']}" if q["source"] == "hub" else f"mục {q.get('cursor')}"
+        lines.append(f"Cách ly {where} {q.get('dossier') or ''}: {q['reason_vi']} ({q['detail']})")
+    return "\n".join(lines)
+
+
+@cli.command()
+@pass_app
+def quarantine(app: App) -> None:
+    """Entries the hub did not act on, and feed items this station refused."""
+    from commune_client.sync import quarantine_rows
+
+    rows = quarantine_rows(app.station())
+    app.out(
+        rows,
+        lambda: (
+            "\n".join(
+                f"{r['at']}  {r['station']} #{r['seq']}  {r['dossier'] or ''}  {r['reason_vi']}"
+                for r in rows
+            )
+            or "Không có bản ghi nào bị cách ly"
+        ),
     )
 
 
@@ -316,6 +450,14 @@ def parse_doc(text: str) -> dict[str, Any]:
 @click.option("--summary")
 @click.option("--doc", "docs", multiple=True, help='"TÊN[:BẢN_CHÍNH:BẢN_SAO]", lặp lại được.')
 @click.option("--return-via", type=click.Choice(["desk", "post"]), default="desk")
+@click.option(
+    "--scan",
+    "scans",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Tệp quét của giấy tờ thứ n (theo thứ tự --doc), lặp lại được; gửi lên máy chủ khi "
+    "đồng bộ.",
+)
 @pass_app
 def receive(
     app: App,
@@ -330,6 +472,7 @@ def receive(
     summary: str | None,
     docs: tuple[str, ...],
     return_via: str,
+    scans: tuple[Path, ...],
 ) -> None:
     """Receive a dossier and issue its signed receipt (Form 01)."""
     from commune_client.desk import receive as do_receive
@@ -342,17 +485,70 @@ def receive(
     for key, value in (("phone", phone), ("email", email), ("address", address)):
         if value:
             applicant[key] = value
-    result = do_receive(
-        app.session(),
-        procedure=procedure,
-        applicant=applicant,
-        now=now(),
-        channel=channel,
-        summary=summary,
-        documents=[parse_doc(d) for d in docs] if docs else None,
-        return_via=return_via,
-    )
+    documents = [parse_doc(d) for d in docs] if docs else None
+    session = app.session()
+    added: list[str] = []
+    if scans:
+        documents, added = attach_scans(app.station(), procedure, documents, scans)
+    try:
+        result = do_receive(
+            session,
+            procedure=procedure,
+            applicant=applicant,
+            now=now(),
+            channel=channel,
+            summary=summary,
+            documents=documents,
+            return_via=return_via,
+        )
+    except BaseException:
+        if added:  # a refused receipt keeps nothing of its scans
+            with app.station().store.write() as conn:
+                conn.executemany("DELETE FROM blobs WHERE sha256 = ?", [(h,) for h in added])
+        raise
     app.out(result, f"Đã tiếp nhận hồ sơ {result['code']} — hẹn trả {vn_time(result['due_at'])}")
+
+
+MAX_SCAN = 32 * 1024 * 1024  # the hub's limit for one blob
+
+
+def attach_scans(
+    station: Any, procedure: str, documents: list[dict[str, Any]] | None, scans: tuple[Path, ...]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Keep each scan (content-addressed) and name its SHA-256 in the document at the same
+    position; returns the documents and the hashes that were new to the station."""
+    import hashlib
+
+    from commune_client.procedures import get_procedure
+    from commune_client.sync import add_blob
+
+    if documents is None:
+        documents = [
+            {"name": d.name, "originals": d.originals, "copies": d.copies}
+            for d in get_procedure(station.store, procedure).documents
+        ]
+    if len(scans) > len(documents):
+        raise BadInput(f"Có {len(scans)} tệp quét nhưng chỉ {len(documents)} giấy tờ (--doc)")
+    contents = []
+    for path in scans:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"Không đọc được tệp quét {path}: {exc.strerror}") from exc
+        if not data or len(data) > MAX_SCAN:
+            raise BadInput(f"Tệp quét {path} phải có nội dung và không quá 32 MiB")
+        contents.append(data)
+    added = []
+    for i, data in enumerate(contents):
+        known = station.store.conn.execute(
+            "SELECT 1 FROM blobs WHERE sha256 = ?",
+            (hashlib.sha256(data).hexdigest(),),
+        ).fetchone()
+        sha = add_blob(station.store, data)
+        if known is None:
+            added.append(sha)
+        documents[i] = {**documents[i], "blob": sha}
+    return documents, added
 
 
 @cli.command()
@@ -426,6 +622,7 @@ def show(app: App, code: str) -> None:
             f"  {d['applicant']['name']}  {d['applicant']['id_number']}",
             f"  Nhận: {vn_time(d['received_at'])}",
             f"  Hẹn trả: {vn_time(d.get('due_at'))}",
+            f"  Đồng bộ: {doc['sync_vi']}",
             "  Quá trình giải quyết:",
         ]
         lines += [f"    {vn_time(r['at'])}  {r['step']}  ({r['officer']})" for r in doc["timeline"]]

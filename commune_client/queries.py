@@ -13,7 +13,7 @@ import orjson
 from commune_client.clock import iso
 from commune_client.deadlines import parse_rfc3339, timeliness
 from commune_client.errors import BadInput, NotFound
-from commune_client.projection import rebuild
+from commune_client.projection import merged_leaves, rebuild
 from commune_client.station import Station
 from commune_client.textfold import fts_query
 from ledger.records import sign_record
@@ -106,9 +106,13 @@ def list_dossiers(
         "due_at",
         "channel",
     )
+    from commune_client.sync import sync_states
+
+    states = sync_states(station, [row[0] for row in rows])
     out = []
     for row in rows:
         item = dict(zip(keys, row, strict=True))
+        item["sync"] = states[item["code"]]
         item["status_vi"] = STATUS_LABEL_VI[DossierStatus(item["status"])]
         item["overdue"] = bool(
             item["due_at"] and item["status"] in _OPEN and item["due_at"] < iso(now)
@@ -118,10 +122,18 @@ def list_dossiers(
 
 
 def timeline(station: Station, code: str) -> list[dict[str, Any]]:
-    """The dossier's events as control-slip rows: who, what, when, and early/on time/late."""
+    """The dossier's events as control-slip rows: who, what, when, and early/on time/late.
+
+    Events of other stations (a transferred dossier, the other office's answer) come from the
+    verified feed entries, in the order this station applied them; `station` says whose."""
     names = {o["key_id"]: o["name"] for o in station.officers()}
+    for (raw,) in station.store.conn.execute(
+        "SELECT officer_cert FROM foreign_entries WHERE dossier = ?", (code,)
+    ):
+        cert = orjson.loads(raw)
+        names.setdefault(cert["key_id"], cert.get("name") or cert["key_id"])
     rows, due = [], None
-    for leaf in station.store.dossier_leaves(code):
+    for _, leaf in merged_leaves(station.store, code):
         event = orjson.loads(leaf)
         data = event.get("data") or {}
         at = data.get("received_at", event["claimed_time"])
@@ -130,6 +142,7 @@ def timeline(station: Station, code: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 "seq": event["seq"],
+                "station": event["station"],
                 "action": event["action"],
                 "step": ACTION_LABEL_VI.get(event["action"], event["action"]).capitalize(),
                 "officer": names.get(event["officer"], event["officer"]),
@@ -147,14 +160,19 @@ def timeline(station: Station, code: str) -> list[dict[str, Any]]:
 
 
 def show_dossier(station: Station, code: str) -> dict[str, Any]:
+    from commune_client.sync import SYNC_STATE_VI, sync_states
+
     state = station.dossier(code)
     if state is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}")
+    sync = sync_states(station, [code])[code]
     return {
         "dossier": state,
         "status_vi": STATUS_LABEL_VI[DossierStatus(state["status"])],
         "next_actions": allowed_actions(state),
         "timeline": timeline(station, code),
+        "sync": sync,
+        "sync_vi": SYNC_STATE_VI[sync],
     }
 
 
@@ -209,7 +227,17 @@ def export_ledger(station: Station, path: Path) -> dict[str, Any]:
 
 def trust_kit(station: Station, session_key: Any, path: Path, *, now: datetime) -> dict[str, Any]:
     """A stand-alone station's trust kit: its own station certificate and log origin, signed by
-    the station key. (An enrolled station's auditors use the hub's kit instead.)"""
+    the station key. An enrolled station writes the hub's kit it received at enrolment."""
+    hub_kit = station.store.meta("trust_kit")
+    if hub_kit is not None and orjson.loads(hub_kit):
+        kit_doc = orjson.loads(hub_kit)
+        path.write_bytes(orjson.dumps(kit_doc, option=orjson.OPT_INDENT_2) + b"\n")
+        stations = kit_doc.get("stations") if isinstance(kit_doc, dict) else None
+        return {
+            "file": str(path),
+            "stations": len(stations) if isinstance(stations, list) else 0,
+            "hub": True,
+        }
     kit = {
         "type": "commune.trust-kit/v1",
         "issued_at": iso(now),

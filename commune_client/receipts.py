@@ -3,7 +3,8 @@
 A receipt is `{"type": "commune.receipt/v1", "event", "cert", "station_cert", "proof"}`: the
 signed `receive` event, the receiving officer's certificate, the station certificate and a
 c2sp.org/tlog-proof that the event is in the station's log under a signed checkpoint. Anyone with
-the trust kit verifies it offline.
+the trust kit verifies it offline. Once the station has enrolled, `station_cert` is the hub-issued
+certificate of the same station key (`Station.receipt_cert`).
 
 The QR payload drops the station certificate (the trust kit carries it; the event names the
 station) and packs the rest: `CLR1.` + base64url(deflate(canonical JSON)). Signatures and hashes
@@ -47,7 +48,7 @@ def build_receipt(station: Station, index: int) -> dict[str, Any]:
         "type": RECEIPT_TYPE,
         "event": event,
         "cert": station.officer_cert(event["officer"]),
-        "station_cert": station.info.station_cert,
+        "station_cert": station.receipt_cert,
         "proof": encode_proof(TlogProof(index, tuple(hashes), note)),
     }
 
@@ -56,6 +57,11 @@ def receipt_for(station: Station, code: str) -> dict[str, Any]:
     state = station.dossier(code)
     if state is None:
         raise NotFound(f"Không tìm thấy hồ sơ {code}")
+    if state["station"] != station.info.ref:
+        # A dossier transferred here: its receipt lives in the receiving station's log.
+        raise NotFound(
+            f"Hồ sơ {code} do trạm {state['station']} tiếp nhận: biên nhận do trạm đó cấp"
+        )
     return build_receipt(station, int(state["seq"]))
 
 

@@ -1,7 +1,9 @@
 """A station: one reception point of an office, its keys and its signed log (DESIGN section 4).
 
-`Station.create` sets up a stand-alone station: the station key and a self-signed station
-certificate, the first officer, and the log's first entries (`station-open`, `officer-enrol`).
+`Station.create` sets up a station: the station key and its certificate (self-signed for a
+stand-alone station; issued by the hub when `commune init --server URL --enroll TOKEN` enrolled
+the key first, see `commune_client.sync.enroll_new`), the first officer, and the log's first
+entries (`station-open`, `officer-enrol`).
 `Station.sign_in` unlocks an officer: their key file opens with their passphrase, and their key
 unwraps the station secret that opens the station key, so checkpoints are only ever signed
 while an officer is signed in. `Session.record` is the one write path for every event.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,40 +93,55 @@ class Station:
         station: int = 1,
         title: str | None = None,
         hub: str = LOCAL_HUB,
+        station_key: SigningKey | None = None,
+        station_cert: dict[str, Any] | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> Station:
-        _check_office(office)
-        if not office_name.strip():
-            raise BadInput("Tên đơn vị không được để trống")
-        if not 1 <= station <= 9:
-            raise BadInput("Số trạm phải từ 1 đến 9 (mỗi trạm một khối số hồ sơ trong ngày)")
-        if not officer_name.strip():
-            raise BadInput("Tên cán bộ không được để trống")
-        if not passphrase:
-            raise BadInput("Cần mật khẩu của cán bộ (COMMUNE_PASSPHRASE hoặc nhập khi được hỏi)")
-        if (data_dir / "station.db").exists():
-            existing = open_store(data_dir)
-            initialised = existing.meta("station") is not None
-            existing.close()
-            if initialised:
-                raise BadInput(f"Trạm ở {data_dir} đã được khởi tạo")
-        at = iso(now)
-        station_key, officer_key = SigningKey.generate(), SigningKey.generate()
-        secret = os.urandom(32)
-        cert = issue_certificate(
-            station_key,
-            station_key.public,
-            role="station",
-            name=office_name.strip(),
+        """A new station. Stand-alone by default (`hub` = "local", a fresh key, a self-signed
+        certificate). An enrolled station passes the key the hub certified, the hub's
+        certificate for it, the hub's name, and the hub details to keep in `meta` (written in
+        the same transaction as the station itself)."""
+        cls.check_new(
+            data_dir,
             office=office,
+            office_name=office_name,
+            officer_name=officer_name,
+            passphrase=passphrase,
             station=station,
-            not_before=at,
         )
+        at = iso(now)
+        if (station_key is None) != (station_cert is None):
+            raise BadInput("Khóa trạm và chứng thư trạm phải đi cùng nhau")
+        officer_key = SigningKey.generate()
+        secret = os.urandom(32)
+        if station_key is None or station_cert is None:
+            station_key = SigningKey.generate()
+            cert = issue_certificate(
+                station_key,
+                station_key.public,
+                role="station",
+                name=office_name.strip(),
+                office=office,
+                station=station,
+                not_before=at,
+            )
+        else:
+            cert = dict(station_cert)
+            if (
+                cert.get("key_id") != station_key.key_id
+                or cert.get("role") != "station"
+                or cert.get("office") != office
+                or cert.get("station") != station
+            ):
+                raise BadInput("Chứng thư trạm không khớp với khóa, đơn vị hoặc số trạm")
         info = StationInfo(
             office, office_name.strip(), station, 0, station_origin(hub, office, station, 0), cert
         )
         store = open_store(data_dir, create=True)
         with store.write() as conn:
             store.set_meta("station", orjson.dumps(info.__dict__).decode())
+            for key, value in (meta or {}).items():
+                store.set_meta(key, value)
             conn.execute(
                 "INSERT INTO station_key (id, key_file) VALUES (1, ?)",
                 (station_key.seal(b64url(secret), cost=2),),
@@ -146,6 +163,34 @@ class Station:
         session.record(lambda _: body, signer=station_key)
         session.enrol(officer_key, officer_name, passphrase, secret, now=now, title=title)
         return self
+
+    @staticmethod
+    def check_new(
+        data_dir: Path,
+        *,
+        office: str,
+        office_name: str,
+        officer_name: str,
+        passphrase: str,
+        station: int,
+    ) -> None:
+        """Everything `create` refuses, checked without writing anything (so `commune init
+        --enroll` spends its one-time token only on a station that will be created)."""
+        _check_office(office)
+        if not office_name.strip():
+            raise BadInput("Tên đơn vị không được để trống")
+        if not 1 <= station <= 9:
+            raise BadInput("Số trạm phải từ 1 đến 9 (mỗi trạm một khối số hồ sơ trong ngày)")
+        if not officer_name.strip():
+            raise BadInput("Tên cán bộ không được để trống")
+        if not passphrase:
+            raise BadInput("Cần mật khẩu của cán bộ (COMMUNE_PASSPHRASE hoặc nhập khi được hỏi)")
+        if (data_dir / "station.db").exists():
+            existing = open_store(data_dir)
+            initialised = existing.meta("station") is not None
+            existing.close()
+            if initialised:
+                raise BadInput(f"Trạm ở {data_dir} đã được khởi tạo")
 
     def close(self) -> None:
         self.store.close()
@@ -182,6 +227,13 @@ class Station:
         except LedgerError as exc:
             raise BadInput(f"Sai mật khẩu của cán bộ {matches[0]['name']}") from exc
         return Session(self, officer, station_key, matches[0]["name"], secret)
+
+    @property
+    def receipt_cert(self) -> dict[str, Any]:
+        """The station certificate receipts carry: the hub-issued one once the station has
+        enrolled (same key as the log's `station-open` certificate), else the log's own."""
+        raw = self.store.meta("hub_station_cert")
+        return orjson.loads(raw) if raw else self.info.station_cert
 
     def dossier(self, code: str) -> dict[str, Any] | None:
         return dossier_state(self.store.conn, code)

@@ -5,8 +5,9 @@ officer was told about survives `kill -9` and power loss. Several processes (two
 may share it: every write is one `BEGIN IMMEDIATE` transaction, which serialises writers, and
 each writer re-reads the log size inside it.
 
-Ledger tables (`entries`, `tree_nodes`, `checkpoints`) refuse UPDATE and DELETE by trigger.
-Projections (`dossiers`, `dossier_search`) are derived: `rebuild` recomputes them from the ledger.
+Ledger tables (`entries`, `tree_nodes`, `checkpoints`, and the sync agent's `cosigned` and
+`foreign_entries`) refuse UPDATE and DELETE by trigger. Projections (`dossiers`,
+`dossier_search`) are derived: `rebuild` recomputes them from the ledger.
 The schema evolves through sqlite-utils migrations (`_sqlite_migrations`).
 """
 
@@ -131,6 +132,46 @@ def m005_entries_by_action(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX entries_action ON entries (action, seq)")
 
 
+@migrations()
+def m006_sync(db: sqlite_utils.Database) -> None:
+    # The sync agent (commune_client/sync.py, docs/sync.md "Station side"):
+    # - `cosigned`: the station's own checkpoints as the hub cosigned them (append-only);
+    # - `foreign_entries`: verified events of other stations from the office feed, in the order
+    #   they were applied (`local_size` = own log size at import; `commune rebuild` merges them
+    #   with the own entries in that order; append-only);
+    # - `quarantine`: what the hub refused to act on, and feed items this station refused;
+    # - `blobs` (scans, content-addressed) and `blobs_at_hub` (uploads the hub confirmed).
+    _run(
+        db,
+        [
+            """CREATE TABLE cosigned (
+            size INTEGER PRIMARY KEY, note TEXT NOT NULL, hub_unix INTEGER NOT NULL)""",
+            """CREATE TABLE foreign_entries (
+            id INTEGER PRIMARY KEY, local_size INTEGER NOT NULL, cursor INTEGER NOT NULL,
+            origin TEXT NOT NULL, station TEXT NOT NULL, seq INTEGER NOT NULL,
+            leaf BLOB NOT NULL, dossier TEXT, action TEXT NOT NULL, claimed_time TEXT NOT NULL,
+            proof TEXT NOT NULL, officer_cert TEXT NOT NULL, station_cert TEXT NOT NULL,
+            UNIQUE (origin, seq))""",
+            "CREATE INDEX foreign_entries_dossier ON foreign_entries (dossier, id)",
+            "CREATE INDEX foreign_entries_order ON foreign_entries (local_size, id)",
+            """CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, station TEXT NOT NULL,
+            seq INTEGER NOT NULL, cursor INTEGER NOT NULL, reason TEXT NOT NULL,
+            detail TEXT NOT NULL, dossier TEXT, at TEXT NOT NULL,
+            UNIQUE (source, station, seq, cursor, reason))""",
+            """CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL)""",
+            "CREATE TABLE blobs_at_hub (sha256 TEXT PRIMARY KEY, at TEXT NOT NULL)",
+        ],
+    )
+    for table in ("cosigned", "foreign_entries"):
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END"
+            )
+
+
 class Store:
     """A station database. Plain methods over one connection; callers own transactions."""
 
@@ -213,6 +254,10 @@ class Store:
             "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1", (size,)
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
+
+    def checkpoint_at(self, size: int) -> str | None:
+        row = self.conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+        return str(row[0]) if row else None
 
     def add_checkpoint(self, size: int, note: str) -> None:
         self.conn.execute(

@@ -1,18 +1,18 @@
-"""Sync (F5): what this station would send to the hub, and what the hub refused.
+"""Sync (F5): the station's log, its hub, what waits to be sent, and what was refused.
 
-The hub and the sync agent do not exist yet, so this screen only reports the truth: the log's
-origin and size, the latest signed checkpoint, whether a hub is configured, how many entries
-wait to be sent, and the (empty) quarantine. "Đồng bộ ngay" never pretends to sync.
-
-For the sync agent to plug in: `show_progress(done, total, detail)` reveals the progress bar
-(entries, bytes, ETA go in `detail`), `hide_progress()` hides it again, `show_quarantine(rows)`
-fills the table of refused entries, and `action_sync_now` is where a sync run starts."""
+F6 ("Đồng bộ ngay") runs `commune_client.sync.sync` in a worker thread, on a connection of its
+own (so the other screens keep working during a slow upload): the progress bar shows entries
+sent, bytes and the ETA; the result is a notice in Vietnamese (the problem, if any), the
+quarantine table lists what the hub would not act on and the feed items this station refused,
+and a warning says when the PC's clock differs from the hub's by more than 2 minutes. A
+stand-alone station (no hub) is told how to enrol and nothing is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,11 +21,21 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
 
-from commune_client.station import Station
+from commune_client.station import Session, Station
+from commune_client.sync import (
+    CLOCK_WARN_SECONDS,
+    SyncProgress,
+    SyncReport,
+    hub_info,
+    quarantine_rows,
+    sync,
+)
 from commune_client.tui.i18n import get_language, t
 from commune_client.tui.screens.base import CommuneScreen
 
-__all__ = ["SyncScreen", "SyncStatus", "sync_status"]
+__all__ = ["SyncScreen", "SyncStatus", "run_sync", "sync_status"]
+
+ProgressFn = Callable[[SyncProgress], None]
 
 
 @dataclass(frozen=True)
@@ -38,23 +48,59 @@ class SyncStatus:
     hub: str | None
     last_sync: str | None
     waiting: int
+    clock_offset: int | None = None
+    quarantine: tuple[tuple[str, str], ...] = ()
 
 
 def sync_status(station: Station) -> SyncStatus:
     store = station.store
     size = store.size()
     checkpoint = store.latest_checkpoint()
+    hub = hub_info(store)
+    offset = store.meta("hub_clock_offset")
+    rows = tuple(
+        (
+            f"#{q['seq']}" if q["source"] == "hub" else f"{q['station']} #{q['seq']}",
+            f"{q['reason_vi']}" + (f" — {q['dossier']}" if q["dossier"] else ""),
+        )
+        for q in quarantine_rows(station)
+    )
     return SyncStatus(
         origin=station.info.origin,
         station=station.info.ref,
         office_name=station.info.office_name,
         log_size=size,
         checkpoint_size=checkpoint[0] if checkpoint else None,
-        hub=store.meta("hub"),
+        hub=f"{hub.name} ({hub.url})" if hub else None,
         last_sync=store.meta("last_sync"),
-        # No sync agent yet: nothing has been sent, so the whole log waits for the hub.
-        waiting=size,
+        # what the hub has not acknowledged yet (all of it on a station that never synced)
+        waiting=size - int(store.meta("hub_accepted") or 0),
+        clock_offset=int(offset) if offset is not None else None,
+        quarantine=rows,
     )
+
+
+def run_sync(data_dir: Path, session: Session, progress: ProgressFn) -> SyncReport:
+    """One sync run on a connection of its own (a worker thread; the desk's connection stays
+    free for the other screens), with the signed-in officer's keys."""
+    import httpx
+
+    station = Station.open(data_dir)
+    try:
+        own = Session(station, session.officer, session.station_key, session.officer_name)
+        with httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
+            return sync(station, own, client=client, progress=progress)
+    finally:
+        station.close()
+
+
+def clock_warning(offset: int | None) -> str | None:
+    if offset is None or abs(offset) <= CLOCK_WARN_SECONDS:
+        return None
+    minutes = round(abs(offset) / 60)
+    if offset > 0:
+        return t("⚠ Đồng hồ máy tính nhanh hơn giờ máy chủ {minutes} phút", minutes=minutes)
+    return t("⚠ Đồng hồ máy tính chậm hơn giờ máy chủ {minutes} phút", minutes=minutes)
 
 
 def not_configured() -> str:
@@ -129,6 +175,7 @@ class SyncScreen(CommuneScreen):
                 hub,
                 t("Bản ghi chờ gửi: {count}", count=s.waiting),
                 t("Lần đồng bộ gần nhất: {at}", at=s.last_sync or t("chưa đồng bộ")),
+                *filter(None, [clock_warning(s.clock_offset)]),
             )
         )
 
@@ -152,8 +199,10 @@ class SyncScreen(CommuneScreen):
 
     def _show(self, status: SyncStatus) -> None:
         self.status = status
+        self._quarantine = list(status.quarantine)
         with suppress(NoMatches):  # mid-recompose: `recompose` paints when it is done
             self._paint()
+            self.show_quarantine(self._quarantine)
 
     def _paint(self) -> None:
         self.query_one("#sync-info", Static).update(self._info())
@@ -184,19 +233,52 @@ class SyncScreen(CommuneScreen):
 
     # -- actions ----------------------------------------------------------------------------
     def action_sync_now(self) -> None:
-        self.check_hub()
+        self.sync_now()
 
     @work(thread=True, exclusive=True, group="sync-now")
-    def check_hub(self) -> None:
+    def sync_now(self) -> None:
         try:
-            hub = self.call(lambda: self.desk.open().store.meta("hub"))
+            hub = self.call(lambda: hub_info(self.desk.open().store))
+            session = self.desk.require_session()
         except Exception as exc:
             self.notify_error(exc)
             return
-        # A known hub but no sync agent in this version: say so, sync nothing.
-        message = (
-            not_configured()
-            if hub is None
-            else t("Phiên bản này chưa có tác nhân đồng bộ (máy chủ {hub}).", hub=hub)
-        )
-        self.app.call_from_thread(self.notify, message, severity="warning", timeout=10)
+        if hub is None:
+            self.app.call_from_thread(self.notify, not_configured(), severity="warning", timeout=10)
+            return
+        self.app.call_from_thread(self.show_progress, 0, 1, t("Đang kết nối {hub}…", hub=hub.url))
+
+        def progress(p: SyncProgress) -> None:
+            self.app.call_from_thread(self.show_progress, p.done, max(p.total, 1), p.text())
+
+        try:
+            report = run_sync(self.desk.data_dir, session, progress)
+        except Exception as exc:  # shown to the officer; the screen stays
+            self.app.call_from_thread(self.hide_progress)
+            self.notify_error(exc)
+            return
+        self.app.call_from_thread(self._after_sync, report)
+
+    def _after_sync(self, report: SyncReport) -> None:
+        self.hide_progress()
+        if report.problem is not None:
+            self.notify(report.message, severity="error", timeout=15)
+        elif report.quarantined:
+            self.notify(
+                t("Đồng bộ xong; {count} mục bị cách ly.", count=len(report.quarantined)),
+                severity="warning",
+                timeout=10,
+            )
+        else:
+            self.notify(
+                t(
+                    "Đồng bộ xong: gửi {pushed} bản ghi, nhận {pulled} mục.",
+                    pushed=report.pushed,
+                    pulled=report.pulled,
+                ),
+                timeout=8,
+            )
+        warning = clock_warning(report.clock_offset)
+        if warning is not None:
+            self.notify(warning, severity="warning", timeout=15)
+        self.reload()
