@@ -371,7 +371,7 @@ _REFUSAL_VI: Final[dict[str, str]] = {
     "missing-signature": "yêu cầu thiếu chữ ký",
     "bad-signature": "chữ ký yêu cầu không hợp lệ",
     "bad-signature-input": "chữ ký yêu cầu sai định dạng",
-    "digest-mismatch": "nội dung yêu cầu không khớp chữ ký",
+    "bad-digest": "nội dung yêu cầu không khớp chữ ký",
     "too-large": "lô dữ liệu quá lớn",
 }
 

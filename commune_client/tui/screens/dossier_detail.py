@@ -47,7 +47,7 @@ def load_detail(station: Station, code: str, now: datetime) -> dict[str, Any]:
     state = data["dossier"]
     due = state.get("due_at")
     data["overdue"] = bool(due and state["status"] in OPEN_STATES and parse_rfc3339(due) < now)
-    data["hub"] = station.store.meta("hub")
+    data["hub"] = station.store.meta("hub") is not None
     data["requested_amount"] = None
     for leaf in reversed(station.store.dossier_leaves(code)):
         event = orjson.loads(leaf)
@@ -182,11 +182,7 @@ class DossierDetailScreen(CommuneScreen):
         who, proc = d["applicant"], d["procedure"]
         rating = d.get("rating")
         person = " · ".join(x for x in (who["name"], who["id_number"], who.get("phone")) if x)
-        sync = (
-            t("Đã đăng ký máy chủ {hub}", hub=data["hub"])
-            if data["hub"]
-            else t("Chỉ lưu tại trạm (chưa đồng bộ)")
-        )
+        sync = t(data["sync_vi"]) if data["hub"] else t("Chỉ lưu tại trạm (chưa đồng bộ)")
         lines: list[list[tuple[str, str]]] = [
             [("Mã hồ sơ", d["code"])],
             [("Trạng thái", t(data["status_vi"]) + (t(" · ⚠ Quá hạn") if data["overdue"] else ""))],

@@ -91,9 +91,8 @@ def desk_counts(station: Station, now: datetime) -> DeskCounts:
         payment=count("status = ?", "awaiting_payment"),
         hub=hub,
         last_sync=store.meta("last_sync"),
-        # Nothing has left this station yet (no sync agent): the whole log waits for the hub.
-        # The sync issue subtracts what the hub has acknowledged.
-        waiting=store.size(),
+        # Entries the hub has not acknowledged yet (all of them while stand-alone).
+        waiting=store.size() - int(store.meta("hub_accepted") or 0),
         due_soon=[(str(c), str(a), str(d)) for c, a, d in due_soon],
     )
 
