@@ -267,7 +267,10 @@ class Hub:
             )
             tx.add_station(row)
             tx.use_token(_token_hash(token), signer_key_id)
-            answer["trust_kit"] = self._trust_kit(tx)
+            # The station's own kit: the roots plus its own certificate. (The province-wide kit,
+            # `sync-server trust-kit`, is for auditors; sending it to every enrolling station
+            # would cost O(stations) bytes on a 2G link.)
+            answer["trust_kit"] = self._trust_kit(tx, only=sid)
             tx.update_station(sid, enrol_answer=answer)
             return 201, answer
 
@@ -580,8 +583,12 @@ class Hub:
         with self.storage.transaction() as tx:
             return self._trust_kit(tx)
 
-    def _trust_kit(self, tx: Tx) -> dict[str, Any]:
-        stations = tx.stations()
+    def _trust_kit(self, tx: Tx, only: str | None = None) -> dict[str, Any]:
+        if only is not None:
+            own = tx.station(only)
+            stations = [own] if own is not None else []
+        else:
+            stations = tx.stations()
         kit = {
             "type": TRUST_KIT_TYPE,
             "issued_at": _iso(self.now()),
