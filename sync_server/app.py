@@ -253,8 +253,8 @@ def create_app(hub: Hub) -> FastAPI:
         st = await signed_station(request)
         if not 0 <= after < 2**63:  # a cursor is a 64-bit integer in the database
             raise HubError(400, "bad-request", "after must be a cursor >= 0")
-        answer = await anyio.to_thread.run_sync(hub.feed, st, office, after, limit)
-        return Response(answer["__raw__"], media_type="application/json")
+        body = await anyio.to_thread.run_sync(hub.feed, st, office, after, limit)
+        return Response(body, media_type="application/json")
 
     # -- blobs ---------------------------------------------------------------------------------
     @app.head("/v1/blobs/{sha}", tags=["blobs"])

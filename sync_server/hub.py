@@ -511,7 +511,7 @@ class Hub:
         )
 
     # -- feeds --
-    def feed(self, st: StationRow, office: str, after: int, limit: int) -> dict[str, Any]:
+    def feed(self, st: StationRow, office: str, after: int, limit: int) -> bytes:
         if st.office != office:
             raise HubError(403, "forbidden", "a station may only read its own office's feed")
         limit = max(1, min(limit, MAX_FEED_PAGE))
@@ -535,7 +535,7 @@ class Hub:
             ),
         }
         # The items are stored as JSON text: splice them in rather than parse and re-dump.
-        return {"__raw__": orjson.dumps(head)[:-1] + b',"items":[' + items + b"]}"}
+        return orjson.dumps(head)[:-1] + b',"items":[' + items + b"]}"
 
     def publish(self, kind: str, body: dict[str, Any], offices: list[str] | None = None) -> int:
         """Sign a record with the issuer key and put it in the feeds of `offices` (all if None)."""
@@ -566,16 +566,7 @@ class Hub:
                 raise HubError(404, "unknown-station", f"no station {sid}")
             last = st.size if through is None else through
             tx.update_station(sid, revoked_through=last)
-            revocations = [
-                {
-                    "key_id": s.key_id,
-                    "station": s.ref,
-                    "origin": s.origin,
-                    "through": s.revoked_through,
-                }
-                for s in tx.stations()
-                if s.revoked_through is not None
-            ]
+            revocations = _revocations(tx.stations())
         self.publish("revocation", {"revocations": revocations, "reason": reason})
         return {"station": sid, "through": last}
 
@@ -602,16 +593,7 @@ class Hub:
             "origins": [
                 {"origin": s.origin, "station": s.ref, "key_id": s.key_id} for s in stations
             ],
-            "revocations": [
-                {
-                    "key_id": s.key_id,
-                    "station": s.ref,
-                    "origin": s.origin,
-                    "through": s.revoked_through,
-                }
-                for s in stations
-                if s.revoked_through is not None
-            ],
+            "revocations": _revocations(stations),
         }
         return sign_record(kit, self.issuer)
 
@@ -687,6 +669,15 @@ def open_checkpoint_root(note: str) -> bytes:
     from ledger.note import parse_note
 
     return parse_checkpoint_text(parse_note(note).text).root
+
+
+def _revocations(stations: list[StationRow]) -> list[dict[str, Any]]:
+    """Revocation by log position: key K is valid through size S of origin O."""
+    return [
+        {"key_id": s.key_id, "station": s.ref, "origin": s.origin, "through": s.revoked_through}
+        for s in stations
+        if s.revoked_through is not None
+    ]
 
 
 def _token_hash(token: str) -> str:

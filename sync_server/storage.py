@@ -550,6 +550,9 @@ class Storage:
     def _retryable(self, exc: BaseException) -> bool:
         return False
 
+    def _setup_lock(self, tx: Tx) -> None:
+        """Serialise table creation between processes (SQLite's BEGIN IMMEDIATE already does)."""
+
     def __init__(self) -> None:
         self._local = threading.local()
         self._all: list[Any] = []
@@ -567,6 +570,7 @@ class Storage:
     def setup(self) -> None:
         """Create the tables (idempotent; several processes may race here)."""
         with self.transaction() as tx:
+            self._setup_lock(tx)
             for statement in SCHEMA.format(blob=self.blob_type).split(";"):
                 if statement.strip():
                     tx.conn.execute(statement)
@@ -578,11 +582,9 @@ class Storage:
         try:
             yield Tx(self, conn)
         except BaseException:
-            conn.rollback() if self._is_pg else conn.execute("ROLLBACK")
+            conn.rollback()  # both drivers end the open transaction (sqlite3 too, after BEGIN)
             raise
-        conn.commit() if self._is_pg else conn.execute("COMMIT")
-
-    _is_pg = False
+        conn.commit()
 
     def run(self, fn: Callable[[Tx], T], *, attempts: int = 8) -> T:
         """Run `fn` in a transaction, again from the start after a retryable conflict."""
@@ -638,7 +640,6 @@ class SqliteStorage(Storage):
 class PostgresStorage(Storage):
     lock_clause = " FOR UPDATE"
     blob_type = "BYTEA"
-    _is_pg = True
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -671,13 +672,8 @@ class PostgresStorage(Storage):
             | psycopg.errors.UniqueViolation,
         )
 
-    def setup(self) -> None:
-        # Several processes may start at once: serialise table creation with an advisory lock.
-        with self.transaction() as tx:
-            tx.conn.execute("SELECT pg_advisory_xact_lock(7215061)")
-            for statement in SCHEMA.format(blob=self.blob_type).split(";"):
-                if statement.strip():
-                    tx.conn.execute(statement)
+    def _setup_lock(self, tx: Tx) -> None:
+        tx.conn.execute("SELECT pg_advisory_xact_lock(7215061)")
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
