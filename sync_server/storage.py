@@ -17,6 +17,7 @@ reader never skips a cursor that commits later).
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -531,7 +532,7 @@ class Tx:
             self._q("UPDATE blobs SET received = 0 WHERE sha256 = ?", (sha,))
 
 
-class Storage:
+class Storage(ABC):
     """Common behaviour; subclasses supply connections and the dialect."""
 
     url: str
@@ -541,11 +542,13 @@ class Storage:
     def sql(self, text: str) -> str:
         return text
 
+    @abstractmethod
     def connect(self) -> Any:
-        raise NotImplementedError  # each backend overrides it; Storage itself is never used
+        """A new connection to this backend's database."""
 
+    @abstractmethod
     def _begin(self, conn: Any) -> None:
-        raise NotImplementedError  # each backend overrides it
+        """Start a write transaction on `conn`."""
 
     def _retryable(self, exc: BaseException) -> bool:
         return False
