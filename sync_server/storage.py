@@ -17,9 +17,9 @@ reader never skips a cursor that commits later).
 from __future__ import annotations
 
 import sqlite3
-from abc import ABC, abstractmethod
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -553,8 +553,9 @@ class Storage(ABC):
     def _retryable(self, exc: BaseException) -> bool:
         return False
 
+    @abstractmethod
     def _setup_lock(self, tx: Tx) -> None:
-        """Serialise table creation between processes (SQLite's BEGIN IMMEDIATE already does)."""
+        """Serialise table creation between processes."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -638,6 +639,9 @@ class SqliteStorage(Storage):
 
     def _begin(self, conn: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
+
+    def _setup_lock(self, tx: Tx) -> None:
+        return  # BEGIN IMMEDIATE already holds the database's only write lock
 
 
 class PostgresStorage(Storage):
