@@ -876,6 +876,8 @@ class SyncAgent:
                 self._upload_blobs()
                 if report.problem is None:
                     self._pull()
+                if report.problem is None:
+                    self._pull_portal()
         except _Transient as exc:
             report.stop("offline", f"{PROBLEM_VI['offline']} ({exc})")
         finally:
@@ -1236,6 +1238,32 @@ class SyncAgent:
                     self.store.set_meta("feed_cursor", str(following))
             self._emit("pull", self.report.pulled, self.report.pulled, started)
             if not page.get("more") or not items:
+                return
+
+    def _pull_portal(self) -> None:
+        """Which dossiers the provincial portal accepted, and at which version (the hub says;
+        docs/portal.md): the "accepted by portal" sync state. Not signed data, only a state to
+        show, so a hub without the endpoint (404) is not an error."""
+        path = f"/v1/offices/{self.station.info.office}/portal"
+        while True:
+            after = int(self.store.meta("portal_cursor") or 0)
+            response = self._call("GET", path, params={"after": after})
+            page = _json(response)
+            accepted = page.get("accepted") if page else None
+            following = page.get("next") if page else None
+            if response.status_code != 200 or not isinstance(accepted, dict):
+                return
+            versions = orjson.loads(self.store.meta("portal_versions") or "{}")
+            versions.update(
+                {str(k): v for k, v in accepted.items() if isinstance(v, int) and v > 0}
+            )
+            with self.store.write():
+                self.store.set_meta("portal_versions", orjson.dumps(versions).decode())
+                if isinstance(following, int) and following > after:
+                    self.store.set_meta("portal_cursor", str(following))
+            if not page or not page.get("more") or not isinstance(following, int):
+                return
+            if following <= after:  # a page of one second's worth: take it whole next time
                 return
 
     def apply_item(self, item: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""The provincial portal: adapter, outbox, reconciliation, simulator (docs/portal.md)."""
