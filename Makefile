@@ -48,7 +48,11 @@ hub: $(STAMP)
 	@mkdir -p $(HUB_DIR)
 	@echo "Hub on http://127.0.0.1:8470 (database $(HUB_DIR)/hub.db). Register an office with:"
 	@echo "  $(BIN)/sync-server --db $(HUB_DB) office add 000.00.17.H56 --name 'UBND xã Tân Lập'"
-	$(BIN)/sync-server --db $(HUB_DB) --name hub.local serve --port 8470
+	@echo "Portal simulator on http://127.0.0.1:8480 (state in $(HUB_DIR)/portal-sim.db; try --faults 0.3)."
+	@$(BIN)/sync-server portal simulate --port 8480 --db $(HUB_DIR)/portal-sim.db & sim=$$!; \
+		trap "kill $$sim 2>/dev/null" EXIT INT TERM; \
+		SYNC_SERVER_PORTAL_RECONCILE_EVERY=600 $(BIN)/sync-server --db $(HUB_DB) --name hub.local \
+			serve --port 8470 --portal-url http://127.0.0.1:8480
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -77,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/office.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/hub.py
+	$(BIN)/python bench/reconcile.py
 
 clean:
 	rm -rf $(DEMO_DIR) $(HUB_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

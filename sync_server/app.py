@@ -33,6 +33,7 @@ from starlette.requests import ClientDisconnect
 from schemas.batch import Batch
 from sync_server.errors import HubError
 from sync_server.hub import Hub
+from sync_server.portal.service import PortalService
 from sync_server.storage import StationRow
 
 __all__ = ["MAX_BODY", "MAX_INFLATED", "create_app"]
@@ -120,7 +121,7 @@ def _json(raw: bytes) -> Any:
         raise HubError(400, "bad-request", f"the body is not JSON: {exc}") from exc
 
 
-def create_app(hub: Hub) -> FastAPI:
+def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
     app = FastAPI(
         title="commune-ledger hub",
         version="1",
@@ -208,6 +209,8 @@ def create_app(hub: Hub) -> FastAPI:
             f"# TYPE hub_{k}_total counter\nhub_{k}_total {v}\n"
             for k, v in sorted(hub.metrics.items())
         )
+        if portal is not None:
+            text += portal.metrics_text()
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     # -- hub and enrolment ---------------------------------------------------------------------
@@ -255,6 +258,23 @@ def create_app(hub: Hub) -> FastAPI:
             raise HubError(400, "bad-request", "after must be a cursor >= 0")
         body = await anyio.to_thread.run_sync(hub.feed, st, office, after, limit)
         return Response(body, media_type="application/json")
+
+    @app.get("/v1/offices/{office}/portal", tags=["stations"])
+    async def portal_accepted(
+        office: str, request: Request, after: int = 0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Dossiers of the office that the provincial portal accepted (their version), at or
+        after `after` (unix seconds): the station's "accepted by portal" sync state."""
+        st = await signed_station(request)
+        if not 0 <= after < 2**63:
+            raise HubError(400, "bad-request", "after must be unix seconds >= 0")
+        return await anyio.to_thread.run_sync(hub.portal_accepted, st, office, after, limit)
+
+    @app.get("/v1/portal/files/{sha}", tags=["portal"])
+    async def portal_file(sha: str, exp: int = 0, sig: str = "") -> Response:
+        """A scan for the provincial portal (`DuongDanTaiTepTin`): an expiring signed link."""
+        data = await anyio.to_thread.run_sync(hub.portal_file, sha, exp, sig)
+        return Response(data, media_type="application/octet-stream")
 
     # -- blobs ---------------------------------------------------------------------------------
     @app.head("/v1/blobs/{sha}", tags=["blobs"])

@@ -36,6 +36,22 @@ class Ctx:
         except (StorageError, HubError) as exc:
             raise click.ClickException(str(exc)) from exc
 
+    def portal(self, hub: Any, url: str | None, *, required: bool = True) -> Any:
+        """The hub's portal service, or None when no portal is configured and not required."""
+        from sync_server.portal.service import PortalService
+        from sync_server.settings import PortalSettings
+
+        settings = PortalSettings()
+        if url:
+            settings = settings.model_copy(update={"url": url})
+        if not settings.url:
+            if required:
+                raise click.ClickException(
+                    "no portal configured: give --portal-url or set SYNC_SERVER_PORTAL_URL"
+                )
+            return None
+        return PortalService(hub, settings)
+
     def out(self, document: Any, human: str) -> None:
         if self.json:
             emit_json(document)
@@ -76,11 +92,14 @@ def cli(ctx: click.Context, as_json: bool, db: str | None, name: str | None) -> 
 @click.option("--db", "db_opt", help="sqlite:///PATH or postgresql://... (default: SQLite)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)
-@click.option("--portal-url", multiple=True, help="Provincial portal endpoint(s) (issue 6).")
+@click.option(
+    "--portal-url",
+    help="The provincial portal's base URL (else SYNC_SERVER_PORTAL_URL); unset: no forwarding.",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_obj
 def serve(
-    obj: Ctx, db_opt: str | None, host: str, port: int, portal_url: tuple[str, ...], log_level: str
+    obj: Ctx, db_opt: str | None, host: str, port: int, portal_url: str | None, log_level: str
 ) -> None:
     """Run the hub (uvicorn)."""
     import logging
@@ -102,7 +121,141 @@ def serve(
         "hub starting",
         extra={"fields": {"name": hub.name, "db": hub.storage.url, "host": host, "port": port}},
     )
-    uvicorn.run(create_app(hub), host=host, port=port, log_level="warning", access_log=False)
+    portal = obj.portal(hub, portal_url, required=False)
+    if portal is not None:
+        portal.start()
+        logger.info("portal forwarding on", extra={"fields": {"portal": portal.settings.url}})
+    try:
+        uvicorn.run(
+            create_app(hub, portal), host=host, port=port, log_level="warning", access_log=False
+        )
+    finally:
+        if portal is not None:
+            portal.stop()
+
+
+@cli.group()
+def portal() -> None:
+    """The provincial portal: simulator, outbox, catalogue (docs/portal.md)."""
+
+
+def _portal_url_option(fn: Any) -> Any:
+    return click.option(
+        "--portal-url", help="The portal's base URL (else SYNC_SERVER_PORTAL_URL)."
+    )(fn)
+
+
+@portal.command("status")
+@_portal_url_option
+@click.pass_obj
+def portal_status(obj: Ctx, portal_url: str | None) -> None:
+    """The outbox backlog and the portal's recent errors."""
+    from sync_server.portal import store
+
+    hub = obj.hub()
+    now = hub.now()
+    with hub.storage.transaction() as tx:
+        document = {**store.backlog(tx, now), "recent_errors": store.recent_errors(tx, 20)}
+    obj.out(
+        document,
+        f"outbox: {document['outbox_rows']} rows, {document['dossiers_pending']} dossiers pending "
+        f"({document['dossiers_uncertain']} uncertain, {document['dossiers_refused']} refused), "
+        f"{document['dossiers_accepted']} accepted by the portal",
+    )
+
+
+@portal.command("drain")
+@_portal_url_option
+@click.pass_obj
+def portal_drain(obj: Ctx, portal_url: str | None) -> None:
+    """Forward everything due now, then stop (the server does this continuously)."""
+    hub = obj.hub()
+    service = obj.portal(hub, portal_url)
+    assert service is not None
+    try:
+        report = service.outbox.drain()
+    finally:
+        service.stop()
+    document = {
+        "claimed": report.claimed,
+        "accepted": report.accepted,
+        "failed": report.failed,
+        "refused": report.refused,
+        "breaker_open": report.calls_blocked,
+        "errors": report.errors,
+    }
+    obj.out(document, f"{report.accepted} dossiers accepted, {report.failed} to retry")
+    if report.failed:
+        sys.exit(1)
+
+
+@portal.command("catalogue")
+@_portal_url_option
+@click.option("--office", "offices", multiple=True, help="Only these offices (default: all).")
+@click.pass_obj
+def portal_catalogue(obj: Ctx, portal_url: str | None, offices: tuple[str, ...]) -> None:
+    """Import the province's procedures (LayDanhSachTTHC) and send them to the offices."""
+    from sync_server.portal.adapter import PortalError
+
+    hub = obj.hub()
+    service = obj.portal(hub, portal_url)
+    assert service is not None
+    try:
+        answer = service.import_catalogue(list(offices) or None)
+    except PortalError as exc:
+        raise click.ClickException(f"the portal did not give its catalogue: {exc}") from exc
+    finally:
+        service.stop()
+    obj.out(
+        answer,
+        f"{answer['procedures']} procedures sent to {answer['offices']} offices "
+        f"({len(answer['refused'])} refused)",
+    )
+
+
+def _add_simulator() -> None:
+    from sync_server.portal.simulator import simulate_command
+
+    portal.add_command(simulate_command, "simulate")
+
+
+_add_simulator()
+
+
+@cli.command()
+@_portal_url_option
+@click.option("--office", "offices", multiple=True, help="Only these offices (default: all).")
+@click.option("--no-repair", is_flag=True, help="Only report; do not re-send anything.")
+@click.pass_obj
+def reconcile(obj: Ctx, portal_url: str | None, offices: tuple[str, ...], no_repair: bool) -> None:
+    """Compare the hub with the portal (count and digest per office and day), re-send what is
+    missing or stale, report what only the portal has. Exit 1 if differences remain."""
+    from sync_server.portal.reconcile import reconcile as run_reconcile
+
+    hub = obj.hub()
+    service = obj.portal(hub, portal_url)
+    assert service is not None
+    try:
+        result = run_reconcile(
+            hub.storage,
+            service.client,
+            clock=hub.clock,
+            outbox=service.outbox,
+            offices=list(offices) or None,
+            repair=not no_repair,
+        )
+    finally:
+        service.stop()
+    document = result.as_dict()
+    obj.out(
+        document,
+        f"{document['matched']} matched, {document['missing']} missing, "
+        f"{document['stale']} stale, {document['extra']} only at the portal, "
+        f"{document['in_flight']} in flight; {result.repaired} re-sent; "
+        f"{result.bytes_exchanged} bytes in {result.calls} calls",
+    )
+    if result.still_different or document["extra"] or document["errors"]:
+        sys.exit(1)
 
 
 @cli.group()

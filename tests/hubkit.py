@@ -39,12 +39,16 @@ def free_port() -> int:
 class HubServer:
     """uvicorn in a thread; `url` is `http://127.0.0.1:PORT`."""
 
-    def __init__(self, hub: Hub, port: int | None = None) -> None:
+    def __init__(self, hub: Hub, port: int | None = None, portal: Any = None) -> None:
         self.hub = hub
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(hub), host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
+            create_app(hub, portal),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+            lifespan="off",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -9,6 +9,7 @@ answer per office.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -132,7 +133,8 @@ def _portal_periods(answer: list[Any]) -> dict[str, tuple[int, str]]:
 
 
 def _month_range(month: str) -> tuple[str, str]:
-    return month + "01", month + "31"  # a day range; the portal filters by the day string
+    last = calendar.monthrange(int(month[:4]), int(month[4:6]))[1]
+    return f"{month}01", f"{month}{last:02d}"
 
 
 def reconcile_office(client: PortalClient, storage: Storage, office: str) -> OfficeReport:
@@ -191,9 +193,10 @@ def reconcile(
     clock: Callable[[], float],
     outbox: Outbox | None = None,
     offices: Sequence[str] | None = None,
+    repair: bool = True,
 ) -> Reconciliation:
-    """Compare every office (or `offices`), queue what the portal lacks or has stale and, with
-    an `outbox`, forward it at once. The report is kept for the dashboard."""
+    """Compare every office (or `offices`); with `repair`, queue what the portal lacks or has
+    stale and, given an `outbox`, forward it at once. The report is kept for the dashboard."""
     sent, received = client.bytes_sent, client.bytes_received
     calls_before = _calls(client)
     if offices is None:
@@ -210,6 +213,8 @@ def reconcile(
     now = int(clock())
     repairs = [(c, False) for o in reports for c in o.missing]
     repairs += [(c, True) for o in reports for c in o.stale]
+    if not repair:
+        repairs = []
 
     def requeue(tx: Any) -> None:
         for code, stale in repairs:
@@ -233,7 +238,7 @@ def reconcile(
         bytes_exchanged=client.bytes_sent - sent + client.bytes_received - received,
         calls=_calls(client) - calls_before,
         repaired=repaired,
-        still_different=len(repairs) - repaired,
+        still_different=sum(len(o.missing) + len(o.stale) for o in reports) - repaired,
         at_unix=now,
     )
     document = orjson.dumps(result.as_dict()).decode()

@@ -47,6 +47,7 @@ def _acknowledged(proc: subprocess.Popen[str]) -> list[str]:
     return [line for line in out.splitlines() if line and line != "ready"]
 
 
+@pytest.mark.soak
 @pytest.mark.timeout(900)
 def test_kill_minus_nine_loses_nothing(tmp_path: Path) -> None:
     data = tmp_path / "station"

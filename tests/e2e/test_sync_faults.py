@@ -88,6 +88,7 @@ def sync_until_done(office: Office, url: str, proxy: FaultProxy, rounds: int = 4
     raise AssertionError(f"{office.station.info.ref} never finished syncing through the proxy")
 
 
+@pytest.mark.soak
 def test_sync_through_a_link_that_cuts_delays_and_duplicates(
     hub: HubServer, tmp_path: Path
 ) -> None:
