@@ -14,12 +14,18 @@ rate (`bench/ledger.py` measures the ratio).
 from __future__ import annotations
 
 import binascii
+import contextlib
+import json
+import subprocess
+import sys
+import threading
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -173,6 +179,12 @@ class LogVerifier:
         self.broken = False
         self._pending: list[tuple[int, bytes, int]] = []
         self._checkpoints_seen = 0
+        self._futures: list[Future[list[tuple[bytes, bytes, bytes]]]] | None = None
+        self._run: _WorkerRun | None = None
+        # (the leaves given to `preverify`, their (signature, message) or None): for `extend`
+        self._worked_out: tuple[Sequence[bytes], list[tuple[bytes, bytes] | None]] | None = None
+        # Signature checks left for `settle`: (findings position, index, signer, id, sig, message)
+        self._deferred: list[tuple[int, int, _Signer, str, bytes, bytes]] = []
         try:
             self.station_public = cert_public_key(station_cert)
             if station_cert.get("issuer") == station_cert.get("key_id"):
@@ -285,34 +297,76 @@ class LogVerifier:
                 self.report.checkpoints_verified += 1
 
     def preverify(
-        self, leaves: Sequence[bytes], pool: Executor, chunk: int = 128
+        self,
+        leaves: Sequence[bytes],
+        pool: Executor | SignatureWorkers,
+        chunk: int = 128,
+        *,
+        parsed: Sequence[Any] | None = None,
+        validate: int = 0,
     ) -> Callable[[], None]:
         """Start checking the signatures of a run on other cores (`cryptography` releases the
         GIL while it verifies); call the returned function before `extend`, which then only
-        looks the results up. A hint only: `extend` still resolves every signer itself and
-        verifies whatever was not confirmed here."""
+        looks the results up (or pass `defer=True` to `extend` and let `settle`/`finish` wait
+        for them). A hint only: `extend` still resolves every signer itself and verifies
+        whatever was not confirmed here.
+
+        With `parsed` (the entries already parsed, as `extend` takes them) this thread works out
+        each (key, signature, message) and the pool only runs the verifications: the pool's
+        threads then need the GIL only between two verifications. A `SignatureWorkers` pool
+        (processes: see there) needs `parsed`; with `validate=k` its worker also validates the
+        first k leaves against the event schema (`schema_errors`)."""
         keys = {kid: s.public for kid, s in self.signers.items()}
-        for leaf in leaves:
+        for i, leaf in enumerate(leaves):
             if b'"officer-enrol"' in leaf:  # keys certified inside this run sign later entries
                 try:
-                    cert = loads(leaf)["data"]["cert"]
+                    cert = (parsed[i] if parsed is not None else loads(leaf))["data"]["cert"]
                     keys[str(cert["key_id"])] = cert_public_key(cert)
                 except (CanonicalError, LedgerError, KeyError, TypeError):
                     continue
-        futures = [
-            pool.submit(_preverify, leaves[i : i + chunk], keys)
-            for i in range(0, len(leaves), chunk)
-        ]
+        if isinstance(pool, SignatureWorkers):
+            if parsed is None:
+                raise ValueError("preverify with SignatureWorkers needs the parsed entries")
+            each: list[tuple[bytes, bytes] | None] = []
+            items = _signed_items(parsed, leaves, keys, each)
+            self._worked_out = (leaves, each)
+            self._run = pool.start(items, leaves[:validate])
+            return self._install
+        if parsed is None:
+            futures = [
+                pool.submit(_preverify, leaves[i : i + chunk], keys)
+                for i in range(0, len(leaves), chunk)
+            ]
+        else:
+            items = _signed_items(parsed, leaves, keys)
+            futures = [
+                pool.submit(_verify_items, items[i : i + chunk])
+                for i in range(0, len(items), chunk)
+            ]
+        self._futures = futures
+        return self._install
 
-        def install() -> None:
-            good: set[tuple[bytes, bytes, bytes]] = set()
-            for future in futures:
-                good.update(future.result())
-            frozen = frozenset(good)
-            for signer in self.signers.values():
-                signer.good = frozen
+    def schema_errors(self) -> list[tuple[int, str, str]] | None:
+        """After `preverify(..., validate=k)` with `SignatureWorkers`: (position in the
+        leaves, loc, message) of each leaf that breaks the event schema (pydantic's first
+        error, as `EVENT_ADAPTER.validate_json` gives it), or None when no worker did it."""
+        return self._run.schema_errors() if self._run is not None else None
 
-        return install
+    def _install(self) -> None:
+        """Wait for the pre-verification started by `preverify` and hand its results to every
+        signer (those certified later in the run too)."""
+        futures, self._futures = self._futures, None
+        run, self._run = self._run, None
+        if futures is None and run is None:
+            return
+        good: set[tuple[bytes, bytes, bytes]] = set()
+        for future in futures or ():
+            good.update(future.result())
+        if run is not None:
+            good.update(run.result())
+        frozen = frozenset(good)
+        for signer in self.signers.values():
+            signer.good = frozen
 
     def extend(
         self,
@@ -320,11 +374,22 @@ class LogVerifier:
         checkpoints: Iterable[str] = (),
         *,
         parsed: Sequence[Any] | None = None,
+        canonical: bool = False,
+        defer: bool = False,
     ) -> LedgerReport:
         """Verify the next entries (the first is at index `size`), then any checkpoints.
 
         `parsed` may hold the entries already parsed from JSON (the hub has them from the
-        request body): the leaves are still checked to be their canonical bytes."""
+        request body): the leaves are still checked to be their canonical bytes, unless
+        `canonical` says the caller made each leaf as `canonical_parsed` of its parsed entry
+        (then the comparison would only repeat that serialisation).
+
+        `defer=True` (after `preverify`) does not wait for the signatures of ordinary entries
+        (an officer signing a dossier event with a current key): they are checked by `settle`
+        (`finish` calls it), and a `bad-signature` finding lands where it would have been
+        without deferral. Until then `report` lacks those findings. Entries whose signature
+        decides more than a finding (station actions, signer-role findings) are checked at
+        once."""
         report = self.report
         if self.broken:
             return report
@@ -340,6 +405,11 @@ class LogVerifier:
         next_checkpoint = pending[-1][0] if pending else -1
         index = tree.size - 1
         first = tree.size
+        deferrer = self._defer if defer else None
+        worked_out = None
+        if canonical and self._worked_out is not None and self._worked_out[0] is leaves:
+            worked_out = self._worked_out[1]  # the very leaves `preverify` saw, canonical
+        self._worked_out = None
         for index, leaf in enumerate(leaves, first):
             lh = sha256(b"\x00" + leaf).digest()  # leaf_hash, inlined: this loop is the hot path
             try:
@@ -364,7 +434,17 @@ class LogVerifier:
                     )
             else:
                 last_time = _check_entry(
-                    event, leaf, index, root_b64, station_id, signers, last_time, find
+                    event,
+                    leaf,
+                    index,
+                    root_b64,
+                    station_id,
+                    signers,
+                    last_time,
+                    find,
+                    canonical,
+                    deferrer,
+                    worked_out[index - first] if worked_out is not None else None,
                 )
                 if schema:
                     _schema_findings(event, index, find)
@@ -379,8 +459,40 @@ class LogVerifier:
         report.signers = {k: s.name for k, s in signers.items()}
         return report
 
+    def _defer(
+        self, index: int, signer: _Signer, signer_id: str, sig: bytes, message: bytes
+    ) -> bool:
+        self._deferred.append((len(self.report.findings), index, signer, signer_id, sig, message))
+        return True
+
+    def settle(self) -> LedgerReport:
+        """Finish the signature checks `extend(defer=True)` left: wait for the pre-verification,
+        verify here whatever it did not confirm, and put each failure's finding in its place."""
+        self._install()
+        deferred, self._deferred = self._deferred, []
+        bad = []
+        for position, index, signer, signer_id, sig, message in deferred:
+            if not signer.verify(sig, message):
+                bad.append((position, index, signer_id))
+        findings = self.report.findings
+        for position, index, signer_id in reversed(bad):  # later positions first: the earlier
+            findings.insert(  # ones stay valid, and equal positions keep entry order
+                position,
+                Finding(
+                    severity="error",
+                    code="bad-signature",
+                    index=index,
+                    message_en=f"signature by {signer_id} does not verify",
+                    message_vi=f"Chữ ký của {signer_id} không hợp lệ",
+                    detail={},
+                ),
+            )
+        return self.report
+
     def finish(self) -> LedgerReport:
-        """Report checkpoints that name sizes beyond the entries given."""
+        """Settle deferred signature checks, then report checkpoints that name sizes beyond the
+        entries given."""
+        self.settle()
         for size, _, cp_index in self._pending:
             self.find(
                 "error",
@@ -418,6 +530,317 @@ def _preverify(
             continue
         out.append((public, sig, message))
     return out
+
+
+def _signed_items(
+    parsed: Sequence[Any],
+    leaves: Sequence[bytes],
+    keys: Mapping[str, bytes],
+    each: list[tuple[bytes, bytes] | None] | None = None,
+) -> list[tuple[bytes, bytes, bytes]]:
+    """(public key, signature, message) of each entry whose signer is known; `each` gets the
+    (signature, message) of every entry, as `_check_entry` works them out for a canonical leaf
+    (None where there is none), so that `extend` need not work them out again."""
+    items = []
+    for event, leaf in zip(parsed, leaves, strict=True):
+        pair = None
+        if type(event) is dict:
+            sig = _decode_sig(event.get("sig"))
+            if sig is not None:
+                try:
+                    pair = (sig, _message(event, leaf, True))
+                except CanonicalError:
+                    pair = None
+            officer = event.get("officer")
+            public = keys.get(officer) if type(officer) is str else None
+            if public is not None and pair is not None:
+                items.append((public, *pair))
+        if each is not None:
+            each.append(pair)
+    return items
+
+
+def _verify_items(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[tuple[bytes, bytes, bytes]]:
+    # Runs on a pool thread: nothing but the verifications, which release the GIL.
+    verifiers: dict[bytes, Ed25519PublicKey] = {}
+    out = []
+    for item in items:
+        public, sig, message = item
+        key = verifiers.get(public)
+        if key is None:
+            try:
+                key = verifiers[public] = verifier_for(public)
+            except ValueError:
+                continue
+        try:
+            key.verify(sig, message)
+        except InvalidSignature:
+            continue
+        out.append(item)
+    return out
+
+
+# The program a worker runs (`python -c`). A request on stdin: 4-byte length, then a 4-byte count
+# of signature items (32-byte key, 64-byte signature, 4-byte message length, message), then
+# optional leaves (4-byte length, leaf) to validate against the event schema. Answers on
+# stdout, each a 4-byte length and a body: first the schema errors when leaves were sent (JSON
+# list of [position, loc, msg], or null when the schema cannot be loaded), then one byte per
+# signature item (1: verifies). The schema (pydantic, ~0.3 s) is imported as the worker starts,
+# so a worker started ahead (`SignatureWorkers.warm`) answers the first push at full speed.
+_WORKER = """
+import json, sys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+sys.path.insert(0, sys.argv[1])
+inp, out, keys, adapter = sys.stdin.buffer, sys.stdout.buffer, {}, None
+
+def send(body):
+    out.write(len(body).to_bytes(4, "big") + body)
+    out.flush()
+
+def schema_errors(data, pos, size):
+    global adapter
+    try:
+        if adapter is None:
+            from pydantic import ValidationError
+            from schemas.event import EVENT_ADAPTER
+            adapter = (EVENT_ADAPTER, ValidationError)
+    except Exception:
+        adapter = False
+    if not adapter:
+        return None
+    errors, i = [], 0
+    while pos < size:
+        end = pos + 4 + int.from_bytes(data[pos : pos + 4], "big")
+        try:
+            adapter[0].validate_json(bytes(data[pos + 4 : end]))
+        except adapter[1] as exc:
+            err = exc.errors(include_url=False, include_input=False)[0]
+            errors.append([i, ".".join(map(str, err["loc"])), err["msg"]])
+        pos, i = end, i + 1
+    return errors
+
+schema_errors(b"", 0, 0)  # load the schema now
+while True:
+    head = inp.read(4)
+    if len(head) < 4:
+        break
+    size = int.from_bytes(head, "big")
+    data = memoryview(inp.read(size))
+    if len(data) < size:
+        break
+    count, pos, items = int.from_bytes(data[:4], "big"), 4, []
+    for _ in range(count):
+        end = pos + 100 + int.from_bytes(data[pos + 96 : pos + 100], "big")
+        public, sig = bytes(data[pos : pos + 32]), bytes(data[pos + 32 : pos + 96])
+        items.append((public, sig, data[pos + 100 : end]))
+        pos = end
+    if pos < size:
+        send(json.dumps(schema_errors(data, pos, size)).encode())
+    answer = bytearray()
+    for public, sig, message in items:
+        key = keys.get(public)
+        try:
+            if key is None:
+                if len(keys) > 4096:
+                    keys.clear()
+                key = keys[public] = Ed25519PublicKey.from_public_bytes(public)
+            key.verify(sig, bytes(message))
+        except (InvalidSignature, ValueError):
+            answer.append(0)
+        else:
+            answer.append(1)
+    send(bytes(answer))
+"""
+
+
+class SignatureWorkers:
+    """Worker processes that verify Ed25519 signatures for `LogVerifier.preverify` (and, when
+    asked, validate the entries against the event schema).
+
+    Threads do not help here: `cryptography` releases the GIL while it verifies, but a thread
+    needs the GIL back after every signature, and while the request thread runs Python it gets
+    it only once per switch interval (5 ms), so a verify thread finishes almost nothing until
+    the request thread waits. A worker process runs a whole run's checks with no GIL to share:
+    the request thread writes them to its pipe, goes on, and reads the answers when it needs
+    them. Up to `size` runs at once (concurrent pushes); beyond that, or when a worker cannot
+    start or dies, `start` answers None (or the run answers nothing) and the caller checks
+    everything itself: slower, never less checked.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: list[subprocess.Popen[bytes]] = []
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def warm(self, count: int = 2) -> None:
+        """Start up to `count` workers now (in the background), so the first pushes do not
+        wait for them to start; more start when concurrent runs need them."""
+        while True:
+            with self._lock:
+                if self._running >= min(count, self.size):
+                    return
+                self._running += 1
+            proc = self._spawn()
+            if proc is None:
+                return
+            with self._lock:
+                self._idle.append(proc)
+
+    def start(
+        self, items: Sequence[tuple[bytes, bytes, bytes]], leaves: Sequence[bytes] = ()
+    ) -> _WorkerRun | None:
+        """Send signature items (key, signature, message) and optionally leaves to validate."""
+        with self._lock:
+            proc = self._idle.pop() if self._idle else None
+            if proc is None and self._running >= self.size:
+                return None
+            if proc is None:
+                self._running += 1
+        if proc is None or proc.poll() is not None:
+            proc = self._spawn()
+            if proc is None:
+                return None
+        frame = b"".join(
+            [
+                len(items).to_bytes(4, "big"),
+                *(
+                    b"".join((public, sig, len(message).to_bytes(4, "big"), message))
+                    for public, sig, message in items
+                ),
+                *(len(leaf).to_bytes(4, "big") + leaf for leaf in leaves),
+            ]
+        )
+        run = _WorkerRun(self, proc, items, bool(leaves))
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(len(frame).to_bytes(4, "big") + frame)
+            proc.stdin.flush()
+        except OSError:
+            run.discard()
+            return None
+        return run
+
+    def _spawn(self) -> subprocess.Popen[bytes] | None:
+        import schemas
+
+        root = str(Path(schemas.__file__).resolve().parent.parent)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _WORKER, root],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError:
+            with self._lock:
+                self._running -= 1
+            return None
+        # A pipe that holds a whole run (Linux): the request thread writes it and goes on
+        # instead of waiting for the worker to read it 64 KiB at a time.
+        with contextlib.suppress(OSError, AttributeError, ImportError):
+            import fcntl
+
+            assert proc.stdin is not None
+            fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        return proc
+
+    def _release(self, proc: subprocess.Popen[bytes], healthy: bool) -> None:
+        if not healthy:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+        with self._lock:
+            if healthy:
+                self._idle.append(proc)
+            else:
+                self._running -= 1
+
+    def close(self) -> None:
+        """Stop the idle workers (they also stop by themselves when this process exits)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._running -= len(idle)
+        for proc in idle:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+
+
+class _WorkerRun:
+    """One run sent to a worker: its answers are read in order, once, then the worker is free.
+    Any short or garbled answer stops the worker and counts as "nothing confirmed"."""
+
+    def __init__(
+        self,
+        owner: SignatureWorkers,
+        proc: subprocess.Popen[bytes],
+        items: Sequence[tuple[bytes, bytes, bytes]],
+        validating: bool,
+    ) -> None:
+        self.owner, self.proc, self.items = owner, proc, items
+        self.done = False
+        self.validating = validating
+        self.errors: list[tuple[int, str, str]] | None = None
+
+    def _read(self) -> bytes | None:
+        try:
+            assert self.proc.stdout is not None
+            head = self.proc.stdout.read(4)
+            if len(head) < 4:
+                return None
+            size = int.from_bytes(head, "big")
+            body = self.proc.stdout.read(size)
+        except OSError:
+            return None
+        return body if len(body) == size else None
+
+    def schema_errors(self) -> list[tuple[int, str, str]] | None:
+        """(position in the leaves sent, loc, message) of each leaf the event schema refuses
+        (its first error, as pydantic orders them); None when the worker could not say."""
+        if self.validating:
+            self.validating = False
+            body = None if self.done else self._read()
+            try:
+                found = json.loads(body) if body is not None else None
+                self.errors = (
+                    None
+                    if found is None
+                    else [(int(i), str(loc), str(msg)) for i, loc, msg in found]
+                )
+            except (ValueError, TypeError):
+                self.errors = None
+            if body is None:
+                self.discard()
+        return self.errors
+
+    def result(self) -> list[tuple[bytes, bytes, bytes]]:
+        """The signature items that verify (none when the worker failed)."""
+        self.schema_errors()  # its answer comes first
+        if self.done:
+            return []
+        answer = self._read()
+        healthy = answer is not None and len(answer) == len(self.items)
+        self.done = True
+        self.owner._release(self.proc, healthy)
+        if not healthy or answer is None:
+            return []  # nothing confirmed: the verifier checks every signature itself
+        return [item for item, ok in zip(self.items, answer, strict=True) if ok == 1]
+
+    def discard(self) -> None:
+        """Abandoned before its answers were read (the push failed), or broken: the worker's
+        pipe may hold answers nobody will read, so the worker is stopped rather than reused."""
+        if not self.done:
+            self.done = True
+            self.owner._release(self.proc, False)
+
+    def __del__(self) -> None:
+        self.discard()
 
 
 def _open_checkpoints(
@@ -466,15 +889,23 @@ def _check_entry(
     signers: dict[str, _Signer],
     last_time: datetime | None,
     find: Any,
+    canonical: bool = False,
+    defer: Callable[[int, _Signer, str, bytes, bytes], bool] | None = None,
+    worked_out: tuple[bytes, bytes] | None = None,
 ) -> datetime | None:
     # Hot path: one combined test per concern, details only when something is wrong.
     get = event.get
-    sig = _decode_sig(get("sig"))
-    try:
-        canonical_leaf = canonical_parsed(event) == leaf
-        message = _message(event, leaf, canonical_leaf) if sig is not None else b""
-    except CanonicalError:
-        message, canonical_leaf = b"", False
+    sig: bytes | None
+    if worked_out is not None and canonical:  # what the lines below would find
+        sig, message = worked_out
+        canonical_leaf = True
+    else:
+        sig = _decode_sig(get("sig"))
+        try:
+            canonical_leaf = canonical or canonical_parsed(event) == leaf
+            message = _message(event, leaf, canonical_leaf) if sig is not None else b""
+        except CanonicalError:
+            message, canonical_leaf = b"", False
     if not canonical_leaf:
         find(
             "error",
@@ -497,7 +928,18 @@ def _check_entry(
     signer_id = get("officer")
     signer = signers.get(signer_id) if type(signer_id) is str else None
     station_action = action in STATION_ACTIONS
-    if signer is not None and sig is not None and signer.verify(sig, message):
+    if (
+        signer is not None
+        and sig is not None
+        and (
+            defer(index, signer, str(signer_id), sig, message)
+            if defer is not None
+            and not station_action
+            and not signer.station_key
+            and signer.retired_at is None
+            else signer.verify(sig, message)
+        )
+    ):
         if signer.station_key != station_action or signer.retired_at is not None:
             _signer_findings(signer, str(signer_id), action, index, find)
         if station_action:

@@ -121,6 +121,7 @@ def serve(
         "hub starting",
         extra={"fields": {"name": hub.name, "db": hub.storage.url, "host": host, "port": port}},
     )
+    hub.warm()
     portal = obj.portal(hub, portal_url, required=False)
     if portal is not None:
         portal.start()

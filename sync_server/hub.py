@@ -13,9 +13,8 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
@@ -29,7 +28,7 @@ from ledger.keys import SigningKey, check_public_key
 from ledger.merkle import MerkleTree, leaf_hash
 from ledger.records import sign_record
 from ledger.tlogproof import TlogProof, encode_proof
-from ledger.verify import LogVerifier
+from ledger.verify import LogVerifier, SignatureWorkers
 from schemas.batch import Batch
 from schemas.canonical import CanonicalError, canonical_parsed
 from schemas.event import EVENT_ADAPTER
@@ -52,14 +51,15 @@ def _iso(unix: float) -> str:
     return datetime.fromtimestamp(int(unix), VN).isoformat()
 
 
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: list[SignatureWorkers] = []
 
 
-def _verify_pool() -> ThreadPoolExecutor:
-    """Threads that check signatures while the request thread does the rest: `cryptography`
-    releases the GIL in Ed25519 verify, so a push uses every core."""
+def _verify_pool() -> SignatureWorkers:
+    """Worker processes that check a push's signatures while the request thread does the rest
+    (`ledger.verify.SignatureWorkers`: threads would wait on the GIL), one per core so that
+    concurrent pushes each get one."""
     if not _POOL:
-        _POOL.append(ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="verify"))
+        _POOL.append(SignatureWorkers(os.cpu_count() or 2))
     return _POOL[0]
 
 
@@ -103,6 +103,11 @@ class Hub:
         self.issuer, self.cosigner = self._keys()
         self.issuer_cert = self._issuer_cert()
         self.metrics: dict[str, int] = {}
+
+    def warm(self) -> None:
+        """Start the signature workers now, so the first pushes do not wait for them (`serve`
+        does; a command that never ingests does not pay for them)."""
+        _verify_pool().warm()
 
     # -- identity --
     def _keys(self) -> tuple[SigningKey, SigningKey]:
@@ -414,32 +419,33 @@ class Hub:
             return self._answer(tx, st, start, now)
 
         fresh = leaves[size - start :]
-        verifier = LogVerifier(st.cert, st.origin, state=st.verify_state)
-        # Signatures are checked on the other cores while this thread parses and validates.
-        install = verifier.preverify(fresh, _verify_pool()) if len(fresh) >= 64 else None
         events = batch.entries[size - start :]  # parsed from the body; `fresh` are their bytes
-        schema_errors = _schema_errors(events, fresh)
-        if install is not None:
-            install()
-        verifier.extend(fresh, [batch.checkpoint], parsed=events)
-        report = verifier.finish()
-        errors = [f for f in report.findings if f.severity == "error"]
-        if errors:
-            self.count("refused_runs")
-            raise HubError(
-                422,
-                "invalid-entries",
-                f"{len(errors)} problem(s) in entries {size}..{end - 1}; nothing was stored",
-                findings=[
-                    {"index": f.index, "code": f.code, "message": f.message_en} for f in errors[:50]
-                ],
-            )
+        verifier = LogVerifier(st.cert, st.origin, state=st.verify_state)
+        # A worker process on another core checks the run's signatures, and validates its first
+        # part against the schema, while this thread verifies the rest, validates the other
+        # part, folds and writes the run; `finish` waits for the signatures before anything is
+        # committed or answered. (The split evens the two cores' work: the worker's signatures
+        # cost about as much as this thread's fold and writes.)
+        deferred = len(fresh) >= 64
+        shared = len(fresh) * 3 // 8 if deferred else 0
+        if deferred:
+            verifier.preverify(fresh, _verify_pool(), parsed=events, validate=shared)
+        # `fresh` are `canonical_parsed` of `events` (push made them so): nothing to compare.
+        verifier.extend(fresh, [batch.checkpoint], parsed=events, canonical=True, defer=deferred)
+        if any(f.severity == "error" for f in verifier.report.findings):
+            self._refuse(verifier, size, end)  # nothing is stored: the run is not even folded
         for leaf in fresh:
             tree.append_hash(leaf_hash(leaf))
         nodes.flush()
         root = tree.root()
         cosig = cosign(batch.checkpoint, self.cosigner, self.name, now)
         cosigned = batch.checkpoint + cosig.line
+        found = verifier.schema_errors() if shared else None
+        if found is None:
+            schema_errors = _schema_errors(events, fresh)
+        else:
+            schema_errors = {events[i].get("seq", -1): f"{loc}: {msg}" for i, loc, msg in found}
+            schema_errors.update(_schema_errors(events[shared:], fresh[shared:]))
         quarantine = _Router(self, tx, st, tree, end, cosigned).route(events, schema_errors)
         tx.append_entries(
             sid,
@@ -457,6 +463,12 @@ class Hub:
                 for ev, leaf in zip(events, fresh, strict=True)
             ],
         )
+        # The deferred signature checks: a bad one refuses the run and the transaction (all of
+        # the above) is rolled back, so nothing unverified is ever committed, cosigned to the
+        # station or routed.
+        verifier.finish()
+        if not verifier.report.ok:
+            self._refuse(verifier, size, end)
         tx.add_checkpoint(sid, end, batch.checkpoint, cosigned, now)
         root_b64 = b64(root)
         tx.update_station(
@@ -472,6 +484,19 @@ class Hub:
         self.count("entries", len(fresh))
         self.count("quarantined", len(quarantine))
         return self._answer(tx, st, start, now)
+
+    def _refuse(self, verifier: LogVerifier, size: int, end: int) -> NoReturn:
+        report = verifier.finish()
+        errors = [f for f in report.findings if f.severity == "error"]
+        self.count("refused_runs")
+        raise HubError(
+            422,
+            "invalid-entries",
+            f"{len(errors)} problem(s) in entries {size}..{end - 1}; nothing was stored",
+            findings=[
+                {"index": f.index, "code": f.code, "message": f.message_en} for f in errors[:50]
+            ],
+        )
 
     def _fork(
         self,
@@ -655,6 +680,41 @@ class Hub:
                 raise HubError(404, "not-found", f"no complete blob {sha}")
             return tx.blob_data(sha)
 
+    # -- the portal's view (docs/portal.md) --
+    def portal_accepted(
+        self, st: StationRow, office: str, after: int, limit: int
+    ) -> dict[str, Any]:
+        from sync_server.portal import store as portal_store
+
+        if st.office != office:
+            raise HubError(403, "forbidden", "a station may only read its own office's dossiers")
+        limit = max(1, min(limit, 5000))
+        with self.storage.transaction() as tx:
+            rows = portal_store.accepted_since(tx, office, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "accepted": {code: version for code, version, _ in rows},
+            "next": rows[-1][2] if rows else after,
+            "more": more,
+        }
+
+    def portal_file(self, sha: str, expires: int, sig: str) -> bytes:
+        """A scan for the portal, behind an expiring link (`FileLinks`)."""
+        import hmac
+
+        from sync_server.portal.store import link_signature
+
+        _check_sha(sha)
+        with self.storage.transaction() as tx:
+            key = tx.meta("portal_link_key")
+        expected = link_signature(bytes.fromhex(key), sha, expires) if key else ""
+        if not key or not hmac.compare_digest(sig, expected):
+            raise HubError(403, "bad-link", "the link is not one the hub gave")
+        if self.now() > expires:
+            raise HubError(410, "link-expired", "the link has expired; the hub sends a new one")
+        return self.blob_get(sha)
+
 
 class _ForkFound(Exception):
     """Raised inside the ingest transaction after the fork evidence is written."""
@@ -691,7 +751,8 @@ def _check_sha(sha: str) -> None:
 
 def _schema_errors(events: list[dict[str, Any]], leaves: list[bytes]) -> dict[int, str]:
     """Entries that break the data contract (quarantined: kept in the log, not acted on).
-    Validated from the bytes: pydantic is a quarter faster on JSON than on dicts."""
+    Validated from the bytes: pydantic is a quarter faster on JSON than on dicts. (A push of
+    64 entries or more has its worker process do the same: `LogVerifier.schema_errors`.)"""
     out = {}
     for ev, leaf in zip(events, leaves, strict=True):
         try:
@@ -782,18 +843,20 @@ class _Router:
             for office in d["participants"]:
                 if office != st.office or self.multi:
                     self.feed.append((office, st.sid, self._item(st.sid, seq)))
+        changed: list[tuple[str, str, int, str, str]] = []
         for code in sorted(touched):
             d = dossiers[code]
             if d["state"] is None:
                 continue
-            tx.put_dossier(
-                {
-                    **d,
-                    "status": d["state"]["status"],
-                    "version": d["state"].get("version", d["events"]),
-                },
-                self.hub.now(),
+            version = d["state"].get("version", d["events"])
+            status = d["state"]["status"]
+            tx.put_dossier({**d, "status": status, "version": version}, self.hub.now())
+            changed.append(
+                (code, d["office"], version, d["state"]["status"], d["state"]["received_at"])
             )
+        # The portal outbox row is written in the same transaction as the state it forwards, so
+        # a crash can never leave a stored change that the portal will not get (docs/portal.md).
+        tx.outbox_enqueue(changed, self.hub.now())
         tx.add_dossier_events(dossier_events)
         tx.feed_append(self.feed)
         return quarantine

@@ -162,6 +162,26 @@ CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_unix);
 CREATE TABLE IF NOT EXISTS blobs (
     sha256 TEXT PRIMARY KEY, length BIGINT NOT NULL, received BIGINT NOT NULL,
     complete INTEGER NOT NULL DEFAULT 0, updated_unix BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    code TEXT NOT NULL, version INTEGER NOT NULL, enqueued_unix BIGINT NOT NULL,
+    PRIMARY KEY (code, version));
+CREATE TABLE IF NOT EXISTS portal_dossiers (
+    code TEXT PRIMARY KEY, office TEXT NOT NULL, day TEXT NOT NULL, pstatus INTEGER NOT NULL,
+    version INTEGER NOT NULL, pending INTEGER NOT NULL, next_unix BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, at_portal INTEGER NOT NULL DEFAULT 0,
+    sent_version INTEGER NOT NULL DEFAULT 0, rows_sent INTEGER NOT NULL DEFAULT 0,
+    uncertain INTEGER NOT NULL DEFAULT 0, refused INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+    accepted_version INTEGER NOT NULL DEFAULT 0, accepted_unix BIGINT,
+    updated_unix BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS portal_due ON portal_dossiers (pending, next_unix);
+CREATE INDEX IF NOT EXISTS portal_office_day ON portal_dossiers (office, day);
+CREATE INDEX IF NOT EXISTS portal_accepted ON portal_dossiers (office, accepted_unix);
+CREATE TABLE IF NOT EXISTS portal_errors (
+    at_unix BIGINT NOT NULL, service TEXT NOT NULL, kind TEXT NOT NULL, code TEXT,
+    detail TEXT NOT NULL, dossiers TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS portal_errors_at ON portal_errors (at_unix);
+CREATE TABLE IF NOT EXISTS portal_reports (
+    at_unix BIGINT NOT NULL, kind TEXT NOT NULL, report TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blob_chunks (
     sha256 TEXT NOT NULL, start BIGINT NOT NULL, data {blob} NOT NULL,
     PRIMARY KEY (sha256, start));
@@ -440,6 +460,30 @@ class Tx:
                 d["conflicts"],
                 now,
             ),
+        )
+
+    def outbox_enqueue(self, changed: Sequence[tuple[str, str, int, str, str]], now: int) -> None:
+        """One outbox row per (dossier, version) that changed, and the dossier's portal-facing
+        summary (office, day of receipt, portal status, version) kept for reconciliation. The
+        dossier becomes due at once unless it is already backing off."""
+        if not changed:
+            return
+        from sync_server.portal.mapping import portal_day, portal_status
+
+        self._many(
+            "INSERT INTO outbox (code, version, enqueued_unix) VALUES (?, ?, ?) "
+            "ON CONFLICT (code, version) DO NOTHING",
+            [(code, version, now) for code, _, version, _, _ in changed],
+        )
+        self._many(
+            "INSERT INTO portal_dossiers (code, office, day, pstatus, version, pending, "
+            "next_unix, updated_unix) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT (code) DO UPDATE SET pstatus = excluded.pstatus, "
+            "version = excluded.version, pending = 1, updated_unix = excluded.updated_unix",
+            [
+                (code, office, portal_day(received), portal_status(status), version, now, now)
+                for code, office, version, status, received in changed
+            ],
         )
 
     def add_dossier_events(self, rows: Sequence[tuple[str, int, str, int]]) -> None:

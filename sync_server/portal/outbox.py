@@ -16,6 +16,7 @@ import hmac
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,6 +121,8 @@ class Work:
     rows_sent: int = 0
     uncertain: bool = False
     error: PortalError | None = None
+    waiting: bool = False
+    """Not tried: an earlier call for it may still be running at the portal."""
 
     @property
     def done(self) -> bool:
@@ -159,6 +162,8 @@ class Outbox:
             multiplier=settings.backoff_initial, max=settings.backoff_max, min=1
         )
         self._names: dict[str, str] = {}
+        self._unanswered: dict[str, float] = {}  # code -> when a rows call went unanswered
+        self.settle_seconds = 2 * settings.timeout + 1
         self._pool = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="portal")
 
     def close(self) -> None:
@@ -270,6 +275,16 @@ class Outbox:
             log.exception("portal outbox: could not load dossiers", extra={"fields": {}})
             self.storage.run(lambda tx: self._release(tx, codes, "internal error"))
             return []
+        # A call we gave up on may still be running at the portal: asking (or sending) too
+        # early would see the rows missing, send them again, and then the late call lands
+        # too (or an old record lands over a newer one). Let it settle first.
+        now = time.monotonic()
+        for w in works:
+            since = self._unanswered.get(w.code)
+            if since is not None and now - since < self.settle_seconds:
+                w.error, w.waiting = PortalUnavailable("settling", "an unanswered call"), True
+            else:
+                self._unanswered.pop(w.code, None)
         try:
             self._resolve_uncertain(works)
             self._send_records(works)
@@ -294,8 +309,11 @@ class Outbox:
             return None
         except PortalUnavailable as exc:
             self.breaker.failure(exc.retry_after)
+            given_up = time.monotonic()
             for one in w:
                 one.error = exc
+                if service != "TraCuuHoSo":  # a look-up writes nothing: no need to settle
+                    self._unanswered[one.code] = given_up
             self._log(service, exc, [x.code for x in w])
             return None
         self.breaker.success()
@@ -317,7 +335,7 @@ class Outbox:
     def _resolve_uncertain(self, works: list[Work]) -> None:
         """Ask the portal what it holds of each dossier whose last call had no answer."""
         for w in works:
-            if not w.uncertain:
+            if not w.uncertain or w.waiting:
                 continue
             found = self._call([w], "TraCuuHoSo", partial(self.client.lookup, w.agency, w.code))
             if found is None:
@@ -378,8 +396,10 @@ class Outbox:
                 return True
             except PortalUnavailable as exc:
                 self.breaker.failure(exc.retry_after)
+                given_up = time.monotonic()
                 for w in ws:
                     w.error = exc
+                    self._unanswered[w.code] = given_up
                 self._log("DongBoHoSoMC", exc, [w.code for w in ws])
                 return False
             self.breaker.success()
@@ -406,8 +426,10 @@ class Outbox:
                     self.client.add_progress(agency, [w.rows[i] for w, i in chunk])
                 except PortalUnavailable as exc:
                     self.breaker.failure(exc.retry_after)
+                    given_up = time.monotonic()
                     for w in members:
                         w.uncertain, w.error = True, exc
+                        self._unanswered[w.code] = given_up
                     self._log("CapNhatTienDoHoSoMC", exc, [w.code for w in members])
                     return
                 except PortalRefused as exc:
@@ -432,6 +454,9 @@ class Outbox:
             if w.done:
                 store.update(tx, w.code, **common)
                 store.finish(tx, w.code, w.version, now)
+                continue
+            if w.waiting:  # not an attempt: look again shortly
+                store.update(tx, w.code, next_unix=now + 1)
                 continue
             attempts = w.row.attempts + 1
             delay = self.backoff(attempts)

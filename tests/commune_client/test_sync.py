@@ -613,7 +613,7 @@ def test_a_lost_answer_is_resent_and_nothing_is_doubled(hub: HubServer, tmp_path
     assert stored is not None and stored.size == 12
 
 
-@pytest.mark.parametrize("seed", [3, 5, 11])
+@pytest.mark.parametrize("seed", [4, 5, 11])
 def test_a_flaky_link_eventually_delivers_everything_exactly_once(
     hub: HubServer, tmp_path: Path, seed: int
 ) -> None:
