@@ -22,6 +22,8 @@ DOCUMENTED = {
     "/v1/stations/{sid}/entries": {"post"},
     "/v1/offices/{office}/feed": {"get"},
     "/v1/blobs/{sha}": {"head", "patch", "get"},
+    "/v1/offices/{office}/portal": {"get"},
+    "/v1/portal/files/{sha}": {"get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
     "/metrics": {"get"},
