@@ -77,7 +77,10 @@ class OfficeReport:
 @dataclass
 class Reconciliation:
     offices: list[OfficeReport]
+    bytes_compared: int
+    """Request and answer bodies of the comparison itself."""
     bytes_exchanged: int
+    """Everything, the repairs included."""
     calls: int
     repaired: int
     still_different: int
@@ -98,6 +101,7 @@ class Reconciliation:
             **self.totals(),
             "repaired": self.repaired,
             "still_different": self.still_different,
+            "bytes_compared": self.bytes_compared,
             "bytes_exchanged": self.bytes_exchanged,
             "calls": self.calls,
             "errors": [f"{o.office}: {o.error}" for o in self.offices if o.error],
@@ -211,6 +215,7 @@ def reconcile(
         except (PortalError, KeyError, TypeError, ValueError) as exc:
             reports.append(OfficeReport(office, error=f"{type(exc).__name__}: {exc}"))
     now = int(clock())
+    compared = client.bytes_sent - sent + client.bytes_received - received
     repairs = [(c, False) for o in reports for c in o.missing]
     repairs += [(c, True) for o in reports for c in o.stale]
     if not repair:
@@ -235,6 +240,7 @@ def reconcile(
             repaired += passed.accepted
     result = Reconciliation(
         offices=reports,
+        bytes_compared=compared,
         bytes_exchanged=client.bytes_sent - sent + client.bytes_received - received,
         calls=_calls(client) - calls_before,
         repaired=repaired,
