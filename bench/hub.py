@@ -64,11 +64,22 @@ bodies = _ledger_bench().bodies
 
 
 class BenchStation:
-    def __init__(self, office: str, n: int, mix: str = "lifecycle", cuts: tuple[int, ...] = ()):
+    def __init__(
+        self,
+        office: str,
+        n: int,
+        mix: str = "lifecycle",
+        cuts: tuple[int, ...] = (),
+        *,
+        work: list[dict[str, Any]] | None = None,
+        hub: str = HUB,
+        t0: str = T0,
+    ):
+        """`n` event bodies of `mix` (or the given `work`) signed into a log of `hub`."""
         self.office = office
         self.key = SigningKey.generate()
         officer = SigningKey.generate()
-        self.origin = station_origin(HUB, office, 1, 0)
+        self.origin = station_origin(hub, office, 1, 0)
         cert = issue_certificate(
             self.key,
             self.key.public,
@@ -76,7 +87,7 @@ class BenchStation:
             name=f"Xã {office}",
             office=office,
             station=1,
-            not_before=T0,
+            not_before=t0,
         )
         ocert = issue_certificate(
             self.key,
@@ -85,20 +96,20 @@ class BenchStation:
             name="Cán bộ",
             office=office,
             station=1,
-            not_before=T0,
+            not_before=t0,
         )
         log = StationLog(self.origin, f"{office}/1", self.key, MemoryNodeStore())
-        base = {"claimed_time": T0, "beacon": None, "dossier": None}
+        base = {"claimed_time": t0, "beacon": None, "dossier": None}
         self.leaves = [
             log.append(
-                station_open_body(cert, T0, office={"code": office, "name": f"Xã {office}"}),
+                station_open_body(cert, t0, office={"code": office, "name": f"Xã {office}"}),
                 self.key,
             ).leaf,
             log.append({**base, "action": "officer-enrol", "data": {"cert": ocert}}, self.key).leaf,
         ]
         self.checkpoints: dict[int, str] = {}
         marks = set(cuts)
-        for body in bodies(n, mix):
+        for body in bodies(n, mix) if work is None else work:
             a = log.append(_unique(body, office), officer)
             self.leaves.append(a.leaf)
             if log.size in marks:

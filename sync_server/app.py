@@ -13,7 +13,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import orjson
@@ -33,8 +33,10 @@ from starlette.requests import ClientDisconnect
 from schemas.batch import Batch
 from sync_server.errors import HubError
 from sync_server.hub import Hub
-from sync_server.portal.service import PortalService
 from sync_server.storage import StationRow
+
+if TYPE_CHECKING:  # the portal's modules load only in a hub that forwards
+    from sync_server.portal.service import PortalService
 
 __all__ = ["MAX_BODY", "MAX_INFLATED", "create_app"]
 

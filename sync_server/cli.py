@@ -156,7 +156,7 @@ def portal_status(obj: Ctx, portal_url: str | None) -> None:
     hub = obj.hub()
     now = hub.now()
     with hub.storage.transaction() as tx:
-        document = {**store.backlog(tx, now), "recent_errors": store.recent_errors(tx, 20)}
+        document = store.status(tx, now)
     obj.out(
         document,
         f"outbox: {document['outbox_rows']} rows, {document['dossiers_pending']} dossiers pending "

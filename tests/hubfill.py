@@ -7,17 +7,15 @@ full verification, exactly as over HTTP minus the transport.
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ledger.certs import issue_certificate
-from ledger.keys import SigningKey
-from ledger.log import StationLog, station_origin
-from ledger.merkle import MemoryNodeStore
-from schemas.samples import dossier_lifecycle, station_open_body
+from ledger.encoding import b64url
+from schemas.samples import dossier_lifecycle
 from sync_server.hub import Hub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,44 +40,22 @@ def lifecycles(office: str, dossiers: int) -> list[dict[str, Any]]:
     return out
 
 
-class LifecycleStation:
-    """One signed station log holding whole lifecycles (like bench/hub.py's BenchStation)."""
+def lifecycle_station(office: str, dossiers: int) -> Any:
+    """bench/hub.py's station, holding whole lifecycles, checkpointed at half and at the end."""
+    work = lifecycles(office, dossiers)
+    half = 2 + len(work) // 2  # station-open and officer-enrol come first
+    return BenchStation(office, 0, cuts=(half,), work=work, hub=HUB_NAME, t0=T0)
 
-    def __init__(self, office: str, dossiers: int) -> None:
-        self.office = office
-        self.key = SigningKey.generate()
-        officer = SigningKey.generate()
-        self.origin = station_origin(HUB_NAME, office, 1, 0)
-        cert = issue_certificate(
-            self.key, self.key.public, role="station", name=f"Xã {office}", office=office,
-            station=1, not_before=T0,
-        )  # fmt: skip
-        ocert = issue_certificate(
-            self.key, officer.public, role="officer", name="Nguyễn Thị Hoa", office=office,
-            station=1, not_before=T0,
-        )  # fmt: skip
-        log = StationLog(self.origin, f"{office}/1", self.key, MemoryNodeStore())
-        base = {"claimed_time": T0, "beacon": None, "dossier": None}
-        self.leaves = [
-            log.append(
-                station_open_body(cert, T0, office={"code": office, "name": f"Xã {office}"}),
-                self.key,
-            ).leaf,
-            log.append({**base, "action": "officer-enrol", "data": {"cert": ocert}}, self.key).leaf,
-        ]
-        bodies = lifecycles(office, dossiers)
-        half = len(self.leaves) + len(bodies) // 2
-        self.checkpoints: dict[int, str] = {}
-        for body in bodies:
-            self.leaves.append(log.append(body, officer).leaf)
-            if log.size == half:
-                self.checkpoints[log.size] = log.checkpoint()
-        self.checkpoints[log.size] = log.checkpoint()
-        self.events = [orjson.loads(leaf) for leaf in self.leaves]
 
-    @property
-    def sid(self) -> str:
-        return f"{self.office}-1"
+def _bench_station() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_hub", ROOT / "bench" / "hub.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.BenchStation
+
+
+BenchStation = _bench_station()
 
 
 def office_code(n: int) -> str:
@@ -89,7 +65,7 @@ def office_code(n: int) -> str:
 class FilledOffice:
     def __init__(self, hub: Hub, office: str, dossiers: int) -> None:
         self.hub = hub
-        self.station = LifecycleStation(office, dossiers)
+        self.station = lifecycle_station(office, dossiers)
         self.office = office
         self.pushed = 0
         token = hub.add_office(office, f"UBND xã {office}")["token"]
@@ -100,7 +76,7 @@ class FilledOffice:
                 "office": office,
                 "station": 1,
                 "origin": st.origin,
-                "public_key": _b64(st.key.public),
+                "public_key": b64url(st.key.public),
                 "name": f"Xã {office}",
             },
             st.key.key_id,
@@ -134,12 +110,6 @@ class FilledOffice:
 
     def codes(self) -> set[str]:
         return {e["dossier"] for e in self.station.events if e.get("dossier")}
-
-
-def _b64(raw: bytes) -> str:
-    from ledger.encoding import b64url
-
-    return b64url(raw)
 
 
 def fill_hub(

@@ -12,7 +12,6 @@ Exactly once over a channel that loses answers (docs/portal.md "Outbox"):
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import threading
@@ -102,9 +101,6 @@ class FileLinks:
         day = 86400
         expires = (int(self.clock()) // day + 1 + self.days) * day
         return f"{self.base}/v1/portal/files/{sha}?exp={expires}&sig={self.sign(sha, expires)}"
-
-    def check(self, sha: str, expires: int, sig: str, now: int) -> bool:
-        return now <= expires and hmac.compare_digest(sig, self.sign(sha, expires))
 
 
 @dataclass

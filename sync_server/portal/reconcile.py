@@ -169,12 +169,12 @@ def reconcile_office(client: PortalClient, storage: Storage, office: str) -> Off
             str(p["MaHoSo"]): (int(p["TrangThaiHoSo"]), int(p["PhienBan"]))
             for p in client.summary(office, "hoso", day, day)
         }
-        hub = {r[0]: r for r in rows if r[1] == day}
-        for code in sorted(hub.keys() | portal.keys()):
+        hub_codes = {r[0] for r in rows if r[1] == day}
+        for code in sorted(hub_codes | portal.keys()):
             if code in seen_differing:  # listed on another day too (the days disagree)
                 continue
             seen_differing.add(code)
-            mine = hub.get(code) or by_code.get(code)
+            mine = by_code.get(code)
             theirs = portal.get(code)
             if mine is None:
                 report.extra.append(code)
@@ -259,12 +259,3 @@ def reconcile(
 
 def _calls(client: PortalClient) -> int:
     return client.calls
-
-
-def last_report(storage: Storage) -> dict[str, Any] | None:
-    with storage.transaction() as tx:
-        row = tx.one(
-            "SELECT report FROM portal_reports WHERE kind = 'reconcile' "
-            "ORDER BY at_unix DESC LIMIT 1"
-        )
-    return orjson.loads(row[0]) if row else None

@@ -114,16 +114,14 @@ class PortalService:
     def status(self) -> dict[str, Any]:
         now = self.hub.now()
         with self.hub.storage.transaction() as tx:
-            backlog = store.backlog(tx, now)
-            errors = store.recent_errors(tx, 20)
+            document = store.status(tx, now)
         with self._lock:
             calls = {f"{s}:{o}": n for (s, o), n in sorted(self.calls.items())}
         return {
             "portal": self.settings.url,
             "breaker": self.outbox.breaker.state,
-            **backlog,
+            **document,
             "calls": calls,
-            "recent_errors": errors,
         }
 
     def metrics_text(self) -> str:

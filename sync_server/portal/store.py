@@ -211,13 +211,9 @@ def backlog(tx: Tx, now: int) -> dict[str, Any]:
     }
 
 
-def office_backlog(tx: Tx) -> dict[str, int]:
-    return {
-        r[0]: int(r[1])
-        for r in tx.all(
-            "SELECT office, COUNT(*) FROM portal_dossiers WHERE pending = 1 GROUP BY office"
-        )
-    }
+def status(tx: Tx, now: int) -> dict[str, Any]:
+    """The backlog and the portal's recent errors (`sync-server portal status`, the service)."""
+    return {**backlog(tx, now), "recent_errors": recent_errors(tx, 20)}
 
 
 def accepted_since(tx: Tx, office: str, after: int, limit: int) -> list[tuple[str, int, int]]:
