@@ -1054,6 +1054,7 @@ class SyncAgent:
             # the signed events byte for byte (canonical JSON): never re-serialised
             "entries": [orjson.Fragment(leaf) for leaf in leaves],
             "checkpoint": note,
+            "held": local,
         }
         return end, zstandard.ZstdCompressor(level=3).compress(orjson.dumps(batch))
 

@@ -35,9 +35,18 @@ class Batch(Record):
     """The signed events as received: raw JSON objects, not re-serialised."""
     checkpoint: RawText
     """The station's signed checkpoint note of size `to`."""
+    held: Count | None = None
+    """How many entries the station's log held when it sent this run (>= `to`): the hub shows
+    the difference as entries still waiting at the office."""
 
     @model_validator(mode="after")
     def _run_matches(self) -> Self:
+        if self.held is not None and self.held < self.to:
+            raise PydanticCustomError(
+                "batch_held",
+                "Trạm giữ {held} bản ghi, ít hơn cuối lô {end}",
+                {"held": self.held, "end": self.to},
+            )
         if self.to < self.from_ or self.to - self.from_ != len(self.entries):
             raise PydanticCustomError(
                 "batch_range",

@@ -33,6 +33,7 @@ from schemas.batch import Batch
 from schemas.canonical import CanonicalError, canonical_parsed
 from schemas.event import EVENT_ADAPTER
 from schemas.lifecycle import TransitionError, apply_event
+from sync_server.aggregates import CLOCK_TOLERANCE, Aggregates
 from sync_server.errors import HubError
 from sync_server.storage import EntryRow, StationRow, Storage, Tx
 
@@ -446,7 +447,13 @@ class Hub:
         else:
             schema_errors = {events[i].get("seq", -1): f"{loc}: {msg}" for i, loc, msg in found}
             schema_errors.update(_schema_errors(events[shared:], fresh[shared:]))
-        quarantine = _Router(self, tx, st, tree, end, cosigned).route(events, schema_errors)
+        router = _Router(self, tx, st, tree, end, cosigned)
+        quarantine = router.route(events, schema_errors)
+        router.agg.add(st.office, "entries", len(fresh))
+        router.agg.add(st.office, "quarantined", len(quarantine))
+        router.agg.write(tx)
+        if batch.held is not None:
+            tx.report_station_size(sid, batch.held, now)
         tx.append_entries(
             sid,
             [
@@ -775,6 +782,7 @@ class _Router:
         self.multi = tx.office_station_count(st.office) > 1
         self.feed: list[tuple[str, str | None, dict[str, Any]]] = []
         self.batch_events: dict[int, dict[str, Any]] = {}
+        self.agg = Aggregates()
 
     def route(
         self, events: list[dict[str, Any]], schema_errors: dict[int, str]
@@ -783,6 +791,7 @@ class _Router:
         quarantine: dict[int, tuple[str, str]] = {}
         codes = [ev["dossier"] for ev in events if ev.get("dossier")]
         dossiers = tx.dossiers(codes, lock=True)
+        before = {code: d["state"] for code, d in dossiers.items()}  # apply_event copies
         touched: set[str] = set()
         dossier_events: list[tuple[str, int, str, int]] = []
         for ev in events:
@@ -844,22 +853,52 @@ class _Router:
                 if office != st.office or self.multi:
                     self.feed.append((office, st.sid, self._item(st.sid, seq)))
         changed: list[tuple[str, str, int, str, str]] = []
+        written: list[dict[str, Any]] = []
+        now = self.hub.now()
         for code in sorted(touched):
             d = dossiers[code]
             if d["state"] is None:
                 continue
             version = d["state"].get("version", d["events"])
             status = d["state"]["status"]
-            tx.put_dossier({**d, "status": status, "version": version}, self.hub.now())
-            changed.append(
-                (code, d["office"], version, d["state"]["status"], d["state"]["received_at"])
-            )
+            written.append({**d, "status": status, "version": version})
+            self.agg.dossier(d["office"], before.get(code), d["state"])
+            changed.append((code, d["office"], version, status, d["state"]["received_at"]))
+        tx.put_dossiers(written, now)
         # The portal outbox row is written in the same transaction as the state it forwards, so
         # a crash can never leave a stored change that the portal will not get (docs/portal.md).
-        tx.outbox_enqueue(changed, self.hub.now())
+        tx.outbox_enqueue(changed, now)
         tx.add_dossier_events(dossier_events)
         tx.feed_append(self.feed)
+        conflicts = sum(1 for reason, _ in quarantine.values() if reason == "conflict")
+        self.agg.add(st.office, "conflicts", conflicts)
+        self.agg.add(st.office, "clock_anomalies", self._clock_anomalies(events, now))
         return quarantine
+
+    def _clock_anomalies(self, events: list[dict[str, Any]], now: int) -> int:
+        """Events whose claimed time falls outside [the hub time of the checkpoint named in
+        their beacon, now] by more than the tolerance (DESIGN section 4, "time brackets")."""
+        found = 0
+        not_before: dict[int, int | None] = {}
+        for ev in events:
+            try:
+                claimed = datetime.fromisoformat(str(ev.get("claimed_time"))).timestamp()
+            except ValueError:
+                continue  # quarantined by the schema check already
+            beacon = ev.get("beacon")
+            low: int | None = None
+            if isinstance(beacon, dict) and beacon.get("origin") == self.st.origin:
+                size = beacon.get("size")
+                if isinstance(size, int):
+                    if size not in not_before:
+                        held = self.tx.checkpoint(self.st.sid, size)
+                        not_before[size] = held[2] if held else None
+                    low = not_before[size]
+            if claimed > now + CLOCK_TOLERANCE or (
+                low is not None and claimed < low - CLOCK_TOLERANCE
+            ):
+                found += 1
+        return found
 
     def _item(self, sid: str, seq: int) -> dict[str, Any]:
         tx = self.tx

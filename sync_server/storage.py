@@ -182,6 +182,26 @@ CREATE TABLE IF NOT EXISTS portal_errors (
 CREATE INDEX IF NOT EXISTS portal_errors_at ON portal_errors (at_unix);
 CREATE TABLE IF NOT EXISTS portal_reports (
     at_unix BIGINT NOT NULL, kind TEXT NOT NULL, report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dossier_facts (
+    code TEXT PRIMARY KEY, office TEXT NOT NULL, field TEXT, procedure TEXT, channel TEXT NOT NULL,
+    status TEXT NOT NULL, received_at TEXT, due_at TEXT, resolved_at TEXT, returned_at TEXT,
+    refused_at TEXT, stopped_at TEXT, withdrawn_at TEXT, updated_at TEXT,
+    supplement_rounds INTEGER NOT NULL, is_open INTEGER NOT NULL, due_unix BIGINT,
+    received_day TEXT, closed_day TEXT);
+CREATE INDEX IF NOT EXISTS facts_office_received ON dossier_facts (office, received_day);
+CREATE INDEX IF NOT EXISTS facts_office_open ON dossier_facts (office, is_open, due_unix);
+CREATE TABLE IF NOT EXISTS office_counts (
+    office TEXT NOT NULL, key TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (office, key));
+CREATE TABLE IF NOT EXISTS station_reports (
+    sid TEXT PRIMARY KEY, local_size BIGINT NOT NULL, reported_unix BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS portal_pending_office ON portal_dossiers (office) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_unix BIGINT NOT NULL, expires_unix BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_unix);
 CREATE TABLE IF NOT EXISTS blob_chunks (
     sha256 TEXT NOT NULL, start BIGINT NOT NULL, data {blob} NOT NULL,
     PRIMARY KEY (sha256, start));
@@ -441,25 +461,56 @@ class Tx:
                 }
         return out
 
-    def put_dossier(self, d: dict[str, Any], now: int) -> None:
-        self._q(
+    def put_dossiers(self, ds: Sequence[dict[str, Any]], now: int) -> None:
+        self._many(
             "INSERT INTO dossiers (code, office, status, version, state, participants, events, "
             "conflicts, updated_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (code) DO UPDATE SET status = excluded.status, "
             "version = excluded.version, state = excluded.state, "
             "participants = excluded.participants, events = excluded.events, "
             "conflicts = excluded.conflicts, updated_unix = excluded.updated_unix",
-            (
-                d["code"],
-                d["office"],
-                d["status"],
-                d["version"],
-                _dumps(d["state"]),
-                _dumps(d["participants"]),
-                d["events"],
-                d["conflicts"],
-                now,
-            ),
+            [
+                (
+                    d["code"],
+                    d["office"],
+                    d["status"],
+                    d["version"],
+                    _dumps(d["state"]),
+                    _dumps(d["participants"]),
+                    d["events"],
+                    d["conflicts"],
+                    now,
+                )
+                for d in ds
+            ],
+        )
+
+    # -- the dashboard's aggregates (sync_server.aggregates) --
+    def put_facts(self, rows: Sequence[Sequence[Any]]) -> None:
+        from sync_server.aggregates import FACT_COLUMNS
+
+        cols = ", ".join(FACT_COLUMNS)
+        marks = ", ".join("?" * len(FACT_COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in FACT_COLUMNS[1:])
+        self._many(
+            f"INSERT INTO dossier_facts ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT (code) DO UPDATE SET {updates}",
+            rows,
+        )
+
+    def add_counts(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        self._many(
+            "INSERT INTO office_counts (office, key, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (office, key) DO UPDATE SET n = office_counts.n + excluded.n",
+            rows,
+        )
+
+    def report_station_size(self, sid: str, local_size: int, now: int) -> None:
+        self._q(
+            "INSERT INTO station_reports (sid, local_size, reported_unix) VALUES (?, ?, ?) "
+            "ON CONFLICT (sid) DO UPDATE SET local_size = excluded.local_size, "
+            "reported_unix = excluded.reported_unix",
+            (sid, local_size, now),
         )
 
     def outbox_enqueue(self, changed: Sequence[tuple[str, str, int, str, str]], now: int) -> None:
