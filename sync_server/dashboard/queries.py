@@ -312,14 +312,17 @@ def _check_event(
     """Signature by the officer key, officer certificate by the station key, inclusion of the
     leaf in the station's latest cosigned checkpoint."""
     checks = {"signature": False, "certificate": False, "inclusion": False}
-    try:
-        if officer is not None:
+    if officer is not None:
+        try:
             verify_record(event, cert_public_key(officer))
             checks["signature"] = True
+        except (LedgerError, EncodingError, ValueError):
+            pass
+        try:
             verify_certificate(officer, st.cert)
             checks["certificate"] = True
-    except (LedgerError, EncodingError, ValueError):
-        pass
+        except (LedgerError, EncodingError, ValueError):
+            pass
     if st.cosigned and st.size > seq:
         try:
             note = parse_note(st.cosigned)
