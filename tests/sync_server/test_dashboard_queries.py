@@ -10,6 +10,7 @@ import orjson
 import pytest
 from hubfill import HUB_NAME, fill_hub
 
+from schemas.lifecycle import OPEN_STATES
 from schemas.reports import VN_TZ
 from sync_server.dashboard import queries
 from sync_server.hub import Hub
@@ -38,10 +39,7 @@ def test_overview_office_and_dossier_pages(hub: Hub) -> None:
     first, second = rows[offices[0].office], rows[offices[1].office]
     assert first.entries == offices[0].size and second.entries < offices[1].size
     assert first.stations == 1 and first.last_sync_unix is not None and first.forks == 0
-    open_states = [
-        s for s in states.values()
-        if s["status"] in ("received", "processing", "supplement_requested", "awaiting_payment", "transferred")
-    ]  # fmt: skip
+    open_states = [s for s in states.values() if s["status"] in OPEN_STATES]
     assert second.open == len(open_states) > 0
     overdue = [
         s
