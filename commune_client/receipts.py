@@ -9,21 +9,22 @@ certificate of the same station key (`Station.receipt_cert`).
 The QR payload drops the station certificate (the trust kit carries it; the event names the
 station) and packs the rest: `CLR1.` + base64url(deflate(canonical JSON)). Signatures and hashes
 do not compress, Vietnamese text and JSON keys do; a typical receipt gives ~1.5 KB of text.
+The payload format and offline verification live in `ledger.receipt` (the auditor uses them too).
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from commune_client.errors import BadInput, NotFound
 from commune_client.store import SqliteNodeStore
-from ledger.encoding import EncodingError, b64url, unb64url
+from ledger import receipt as _receipt
+from ledger.errors import ReceiptError
 from ledger.merkle import MerkleTree
+from ledger.receipt import QR_PREFIX, qr_payload
 from ledger.tlogproof import TlogProof, encode_proof
-from schemas.canonical import canonical
 
 if TYPE_CHECKING:
     from commune_client.station import Station
@@ -31,11 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["QR_PREFIX", "build_receipt", "decode_qr_payload", "qr_payload", "receipt_for"]
 
 RECEIPT_TYPE = "commune.receipt/v1"
-QR_PREFIX = "CLR1."
 
 
 def build_receipt(station: Station, index: int) -> dict[str, Any]:
-    """The receipt of log entry `index` (a `receive` event), against the latest checkpoint."""
+    """The receipt of log entry `index` (a `receive` event).
+
+    Once the hub has cosigned a checkpoint that covers the entry, the proof is against the
+    earliest such checkpoint, with the hub's cosignature line in its note: the receipt then
+    proves when the hub had seen it (the upgrade after sync, DESIGN section 4). Before that,
+    against the station's latest checkpoint."""
     store = station.store
     leaf = store.leaf(index)
     latest = store.latest_checkpoint()
@@ -43,6 +48,11 @@ def build_receipt(station: Station, index: int) -> dict[str, Any]:
         raise NotFound(f"Bản ghi {index} chưa có điểm kiểm tra đã ký")
     event = orjson.loads(leaf)
     size, note = latest
+    cosigned = store.conn.execute(
+        "SELECT size, note FROM cosigned WHERE size > ? ORDER BY size LIMIT 1", (index,)
+    ).fetchone()
+    if cosigned is not None:
+        size, note = int(cosigned[0]), str(cosigned[1])
     hashes = MerkleTree(SqliteNodeStore(store.conn), store.size()).inclusion_proof(index, size)
     return {
         "type": RECEIPT_TYPE,
@@ -65,21 +75,10 @@ def receipt_for(station: Station, code: str) -> dict[str, Any]:
     return build_receipt(station, int(state["seq"]))
 
 
-def qr_payload(receipt: dict[str, Any]) -> str:
-    body = {k: v for k, v in receipt.items() if k != "station_cert"}
-    return QR_PREFIX + b64url(zlib.compress(canonical(body), 9))
-
-
 def decode_qr_payload(text: str) -> dict[str, Any]:
-    """The receipt dict from a QR payload (without its station certificate)."""
-    text = text.strip()
-    if not text.startswith(QR_PREFIX):
-        raise BadInput("Không phải mã QR biên nhận (thiếu tiền tố CLR1.)")
+    """The receipt dict from a QR payload (without its station certificate); `ledger.receipt`
+    decodes, this keeps the office app's error type."""
     try:
-        raw = zlib.decompress(unb64url(text[len(QR_PREFIX) :]), bufsize=64 * 1024)
-        value = orjson.loads(raw)
-    except (EncodingError, zlib.error, orjson.JSONDecodeError) as exc:
-        raise BadInput("Mã QR biên nhận bị hỏng") from exc
-    if not isinstance(value, dict) or value.get("type") != RECEIPT_TYPE:
-        raise BadInput("Mã QR không chứa biên nhận")
-    return value
+        return _receipt.decode_qr_payload(text)
+    except ReceiptError as exc:
+        raise BadInput(exc.message_vi) from exc

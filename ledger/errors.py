@@ -29,3 +29,14 @@ class SignatureInvalid(LedgerError):
 
 class NoteError(LedgerError):
     title = "Malformed signed note"
+
+
+class ReceiptError(LedgerError):
+    """A receipt input that cannot be read (not JSON, not a `CLR1.` QR payload, corrupt)."""
+
+    title = "Biên nhận không đọc được / Unreadable receipt"
+
+    def __init__(self, message_vi: str, message_en: str) -> None:
+        super().__init__(message_vi)
+        self.message_vi = message_vi
+        self.message_en = message_en
