@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from schemas.reports import VN_TZ, dossier_facts
+from schemas.reports import VN_TZ, DossierFacts, dossier_facts
 
 if TYPE_CHECKING:
     from sync_server.storage import Tx
@@ -89,14 +89,24 @@ def _local_day(value: str | None) -> date | None:
     return parsed.astimezone(VN_TZ).date()
 
 
-def contribution(state: Mapping[str, Any] | None) -> Counter[str]:
-    """What one dossier adds to its office's counters (empty for no state)."""
+def _facts_of(state: Mapping[str, Any]) -> DossierFacts | ValueError | None:
+    try:
+        return dossier_facts(state)
+    except ValueError as exc:  # a malformed time: counted nowhere rather than failing ingest
+        return exc
+
+
+def contribution(
+    state: Mapping[str, Any] | None, facts: DossierFacts | ValueError | None = None
+) -> Counter[str]:
+    """What one dossier adds to its office's counters (empty for no state). `facts` saves
+    computing them again when the caller has them."""
     out: Counter[str] = Counter()
     if state is None:
         return out
-    try:
-        facts = dossier_facts(state)
-    except ValueError:  # a malformed time: counted nowhere rather than failing the ingest
+    if facts is None:
+        facts = _facts_of(state)
+    if isinstance(facts, ValueError):
         return out
     if facts is None:
         if state.get("status") == "refused" or state.get("refused_at"):
@@ -133,11 +143,16 @@ def contribution(state: Mapping[str, Any] | None) -> Counter[str]:
     return out
 
 
-def fact_row(office: str, state: Mapping[str, Any]) -> tuple[Any, ...]:
+def fact_row(
+    office: str, state: Mapping[str, Any], facts: DossierFacts | ValueError | None = None
+) -> tuple[Any, ...]:
     """The `dossier_facts` row of a dossier state, in FACT_COLUMNS order."""
     procedure = state.get("procedure") or {}
     try:
-        facts = dossier_facts(state)
+        if facts is None:
+            facts = _facts_of(state)
+        if isinstance(facts, ValueError):
+            raise facts
         due = state.get("due_at")
         due_unix = int(datetime.fromisoformat(due).timestamp()) if due else None
         refused = state.get("refused_at")
@@ -194,9 +209,10 @@ class Aggregates:
         self, office: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]
     ) -> None:
         delta = self.deltas.setdefault(office, Counter())
-        delta.update(contribution(after))
+        facts = _facts_of(after)
+        delta.update(contribution(after, facts))
         delta.subtract(contribution(before))
-        self.facts.append(fact_row(office, after))
+        self.facts.append(fact_row(office, after, facts))
 
     def write(self, tx: Tx) -> None:
         rows = [

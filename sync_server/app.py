@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from schemas.batch import Batch
+from sync_server.dashboard import install as install_dashboard
 from sync_server.errors import HubError
 from sync_server.hub import Hub
 from sync_server.storage import StationRow
@@ -310,6 +311,7 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         data = await anyio.to_thread.run_sync(hub.blob_get, sha)
         return Response(data, media_type="application/octet-stream")
 
+    install_dashboard(app, hub, portal)
     return app
 
 

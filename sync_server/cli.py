@@ -7,6 +7,7 @@ just works.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -127,8 +128,15 @@ def serve(
         portal.start()
         logger.info("portal forwarding on", extra={"fields": {"portal": portal.settings.url}})
     try:
+        # Forwarded headers only when the operator says a proxy is in front (docs/dashboard.md):
+        # uvicorn would otherwise trust them from 127.0.0.1, and rate limits key on the address.
         uvicorn.run(
-            create_app(hub, portal), host=host, port=port, log_level="warning", access_log=False
+            create_app(hub, portal),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=os.environ.get("SYNC_SERVER_TRUST_PROXY") == "1",
         )
     finally:
         if portal is not None:
@@ -260,6 +268,22 @@ def reconcile(obj: Ctx, portal_url: str | None, offices: tuple[str, ...], no_rep
 
 
 @cli.group()
+def aggregates() -> None:
+    """The dashboard's numbers kept at ingest (docs/dashboard.md "Aggregates")."""
+
+
+@aggregates.command("rebuild")
+@click.pass_obj
+def aggregates_rebuild(obj: Ctx) -> None:
+    """Recompute the dossier facts and office counters from the stored dossier states."""
+    from sync_server.aggregates import rebuild
+
+    hub = obj.hub()
+    dossiers = hub.storage.run(rebuild)
+    obj.out({"dossiers": dossiers}, f"aggregates rebuilt from {dossiers} dossiers")
+
+
+@cli.group()
 def office() -> None:
     """Offices registered on this hub."""
 
@@ -359,6 +383,162 @@ def openapi(obj: Ctx) -> None:
     from sync_server.openapi import openapi_document
 
     emit_json(openapi_document())
+
+
+@cli.group()
+def user() -> None:
+    """Dashboard accounts: aggregators act, auditors only read (docs/dashboard.md)."""
+
+
+PASSWORD_ENV = "SYNC_SERVER_USER_PASSWORD"
+
+
+def _account_errors(fn: Any) -> Any:
+    """AccountError (bad name, short password, unknown user...) becomes exit 2 + one line."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sync_server.dashboard.accounts import AccountError
+
+        try:
+            return fn(*args, **kwargs)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _new_password(username: str) -> str:
+    """From SYNC_SERVER_USER_PASSWORD; else, at a terminal, asked twice without echo (prompts on
+    stderr, so --json still prints one document); else the first two lines of standard input,
+    which must be equal."""
+    import os
+
+    from sync_server.dashboard.accounts import validate_password
+
+    given = os.environ.get(PASSWORD_ENV)
+    if given:
+        return validate_password(given)
+    if _stdin_is_tty():
+        entered: str = click.prompt(
+            f"Mật khẩu cho {username} / password for {username}",
+            hide_input=True,
+            confirmation_prompt=True,
+            err=True,
+        )
+        return validate_password(entered)
+    first, second = sys.stdin.readline(), sys.stdin.readline()
+    if not first or not second:  # end of input
+        raise click.ClickException(
+            f"no password given: set {PASSWORD_ENV}, run at a terminal, "
+            "or give it twice on standard input (one line each)"
+        )
+    first, second = first.rstrip("\r\n"), second.rstrip("\r\n")
+    if first != second:
+        raise click.ClickException("the two passwords given on standard input differ")
+    return validate_password(first)
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["aggregator", "auditor"]))
+@click.pass_obj
+@_account_errors
+def user_add(obj: Ctx, username: str, role: str) -> None:
+    """Create an account (password from SYNC_SERVER_USER_PASSWORD, else asked twice)."""
+    from sync_server.dashboard import accounts
+
+    accounts.validate_username(username)
+    hub = obj.hub()
+    with hub.storage.transaction() as tx:
+        exists = accounts.get_user(tx, username) is not None
+    if exists:
+        raise accounts.AccountError(
+            f"Tài khoản {username} đã tồn tại", f"an account named {username} already exists"
+        )
+    password = _new_password(username)
+    with hub.storage.transaction() as tx:
+        added = accounts.add_user(tx, username, password, role, now=hub.now())
+    obj.out(added.as_dict(), f"{added.username} ({added.role}) created")
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(obj: Ctx) -> None:
+    """Every account, enabled or not."""
+    from sync_server.dashboard import accounts
+
+    hub = obj.hub()
+    with hub.storage.transaction() as tx:
+        users = accounts.list_users(tx)
+    obj.out(
+        [u.as_dict() for u in users],
+        "\n".join(
+            f"{u.username}  {u.role}  {u.created_at}" + ("  (disabled)" if u.disabled else "")
+            for u in users
+        )
+        or "(no accounts)",
+    )
+
+
+@user.command("disable")
+@click.argument("username")
+@click.pass_obj
+@_account_errors
+def user_disable(obj: Ctx, username: str) -> None:
+    """Refuse the account's logins from now on and close its sessions."""
+    from sync_server.dashboard import accounts
+
+    hub = obj.hub()
+    with hub.storage.transaction() as tx:
+        closed = accounts.disable_user(tx, username)
+    obj.out(
+        {"username": username, "disabled": True, "sessions_closed": closed},
+        f"{username} disabled ({closed} sessions closed)",
+    )
+
+
+@user.command("enable")
+@click.argument("username")
+@click.pass_obj
+@_account_errors
+def user_enable(obj: Ctx, username: str) -> None:
+    """Allow a disabled account to log in again."""
+    from sync_server.dashboard import accounts
+
+    hub = obj.hub()
+    with hub.storage.transaction() as tx:
+        accounts.enable_user(tx, username)
+    obj.out({"username": username, "disabled": False}, f"{username} enabled")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.pass_obj
+@_account_errors
+def user_passwd(obj: Ctx, username: str) -> None:
+    """Set a new password (SYNC_SERVER_USER_PASSWORD, else asked twice); closes its sessions."""
+    from sync_server.dashboard import accounts
+
+    hub = obj.hub()
+    with hub.storage.transaction() as tx:
+        exists = accounts.get_user(tx, username) is not None
+    if not exists:
+        raise accounts.AccountError(
+            f"Không có tài khoản {username}", f"no account named {username}"
+        )
+    password = _new_password(username)
+    with hub.storage.transaction() as tx:
+        closed = accounts.set_password(tx, username, password)
+    obj.out(
+        {"username": username, "sessions_closed": closed},
+        f"password changed for {username} ({closed} sessions closed)",
+    )
 
 
 def main() -> NoReturn:

@@ -5,7 +5,10 @@ pure report over the full states."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import orjson
 import pytest
@@ -80,3 +83,16 @@ def test_contribution_moves_a_dossier_between_counters() -> None:
     assert contribution(
         {**received, "status": "refused", "refused_at": received["received_at"]}
     ) == {"refused": 1}
+
+
+def test_the_rebuild_command(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    fill_hub(Hub(open_storage(db), name=HUB_NAME), 1, 12)
+    command = str(Path(sys.executable).with_name("sync-server"))
+    out = subprocess.run(
+        [command, "--db", db, "--json", "aggregates", "rebuild"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert orjson.loads(out.stdout) == {"dossiers": 12}
