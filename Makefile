@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# System packages the suite needs (PostgreSQL: the hub's tests start a throwaway server from it).
-SYSTEM_PACKAGES := poppler-utils tmux postgresql
+# System packages the suite needs (PostgreSQL: the hub's tests start a throwaway server from it;
+# Chromium: tests/dashboard drives Debian's /usr/bin/chromium with Playwright, so the suite
+# never runs `playwright install` and downloads no browser).
+SYSTEM_PACKAGES := poppler-utils tmux postgresql chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
