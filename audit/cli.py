@@ -1,4 +1,8 @@
-"""`commune-audit`: the auditor's command line (DESIGN section 8)."""
+"""`commune-audit`: the auditor's command line (DESIGN section 8).
+
+Each verb lives in its own module and registers here; all of them work offline except `hub`,
+which fetches from a hub and then verifies locally.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ def cli(ctx: click.Context, as_json: bool) -> None:
     ctx.obj = {"json": as_json}
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
+
+
+# -- verbs (one module each) --
+# receipt: audit/receipt_cmd.py
+# ledger: audit/ledger_cmd.py
+# hub, evidence: audit/hub_cmd.py
 
 
 def main() -> NoReturn:
