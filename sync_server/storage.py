@@ -192,6 +192,7 @@ CREATE INDEX IF NOT EXISTS facts_office_received ON dossier_facts (office, recei
 CREATE INDEX IF NOT EXISTS facts_office_open ON dossier_facts (office, is_open, due_unix);
 CREATE TABLE IF NOT EXISTS office_counts (
     office TEXT NOT NULL, key TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (office, key));
+CREATE INDEX IF NOT EXISTS office_counts_key ON office_counts (key);
 CREATE TABLE IF NOT EXISTS station_reports (
     sid TEXT PRIMARY KEY, local_size BIGINT NOT NULL, reported_unix BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS portal_pending_office ON portal_dossiers (office) WHERE pending = 1;
@@ -205,6 +206,9 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_unix);
 CREATE TABLE IF NOT EXISTS blob_chunks (
     sha256 TEXT NOT NULL, start BIGINT NOT NULL, data {blob} NOT NULL,
     PRIMARY KEY (sha256, start));
+CREATE TABLE IF NOT EXISTS auditor_tokens (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, expires_unix BIGINT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);
 """
 
 
@@ -408,6 +412,26 @@ class Tx:
         )
         return [{"size": int(r[0]), "checkpoint": r[1], "hub_unix": int(r[2])} for r in rows]
 
+    def checkpoint_page(self, sid: str, after: int, limit: int) -> list[tuple[int, str, str, int]]:
+        """(size, station-signed note, cosigned note, hub unix) of sizes > `after`, in order."""
+        rows = self.all(
+            "SELECT size, note, cosigned, hub_unix FROM checkpoints WHERE sid = ? AND size > ? "
+            "ORDER BY size LIMIT ?",
+            (sid, after, limit),
+        )
+        return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+
+    def checkpoint_count(self, sid: str, through: int) -> int:
+        row = self.one(
+            "SELECT COUNT(*) FROM checkpoints WHERE sid = ? AND size <= ?", (sid, through)
+        )
+        return int(row[0])
+
+    def station_certs(self, sid: str) -> list[dict[str, Any]]:
+        """The officer certificates a station enrolled in its log, by key id."""
+        rows = self.all("SELECT cert FROM certs WHERE sid = ? ORDER BY key_id", (sid,))
+        return [orjson.loads(r[0]) for r in rows]
+
     def add_cert(self, key_id: str, sid: str, cert: dict[str, Any]) -> None:
         self._q(
             "INSERT INTO certs (key_id, sid, cert) VALUES (?, ?, ?) "
@@ -504,6 +528,12 @@ class Tx:
             "ON CONFLICT (office, key) DO UPDATE SET n = office_counts.n + excluded.n",
             rows,
         )
+        # A counter back at zero (a due date with no open dossier left) is deleted, so the
+        # table holds what is live, not every day a dossier was ever due.
+        self._many(
+            "DELETE FROM office_counts WHERE office = ? AND key = ? AND n = 0",
+            [(office, key) for office, key, n in rows if n < 0],
+        )
 
     def report_station_size(self, sid: str, local_size: int, now: int) -> None:
         self._q(
@@ -577,6 +607,38 @@ class Tx:
     def feed_end(self, office: str) -> int:
         row = self.one("SELECT next FROM feed_counters WHERE office = ?", (office,))
         return int(row[0]) if row else 0
+
+    # -- auditors' read-only tokens (only their SHA-256 is kept) --
+    def put_auditor_token(self, name: str, token_hash: str, expires_unix: int, at: str) -> None:
+        """Issue (or re-issue: the old token stops working) the token of auditor `name`."""
+        self._q(
+            "INSERT INTO auditor_tokens (name, token_hash, expires_unix, revoked, created_at) "
+            "VALUES (?, ?, ?, 0, ?) ON CONFLICT (name) DO UPDATE SET "
+            "token_hash = excluded.token_hash, expires_unix = excluded.expires_unix, "
+            "revoked = 0, created_at = excluded.created_at",
+            (name, token_hash, expires_unix, at),
+        )
+
+    def auditor_token(self, token_hash: str) -> tuple[str, int, bool] | None:
+        """(name, expiry, revoked) of a token by its hash."""
+        row = self.one(
+            "SELECT name, expires_unix, revoked FROM auditor_tokens WHERE token_hash = ?",
+            (token_hash,),
+        )
+        return (row[0], int(row[1]), bool(row[2])) if row else None
+
+    def revoke_auditor_token(self, name: str) -> bool:
+        cur = self._q("UPDATE auditor_tokens SET revoked = 1 WHERE name = ?", (name,))
+        return bool(cur.rowcount == 1)
+
+    def auditor_tokens(self) -> list[dict[str, Any]]:
+        rows = self.all(
+            "SELECT name, expires_unix, revoked, created_at FROM auditor_tokens ORDER BY name"
+        )
+        return [
+            {"name": r[0], "expires_unix": int(r[1]), "revoked": bool(r[2]), "created_at": r[3]}
+            for r in rows
+        ]
 
     # -- nonces --
     def remember_nonce(self, nonce: str, expires_unix: int) -> bool:

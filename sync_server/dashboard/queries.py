@@ -259,11 +259,13 @@ def dossier_view(tx: Tx, code: str) -> dict[str, Any] | None:
     if d is None:
         return None
     state = d["state"]
-    stations = {s.sid: s for s in tx.stations()}
+    stations: dict[str, Any] = {}
     timeline = []
     for sid, seq in tx.dossier_events(code):
         leaf = tx.leaves(sid, seq, seq + 1)
-        st = stations.get(sid)
+        if sid not in stations:
+            stations[sid] = tx.station(sid)
+        st = stations[sid]
         if not leaf or st is None:
             continue
         event = orjson.loads(leaf[0])

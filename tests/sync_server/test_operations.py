@@ -94,7 +94,10 @@ def test_metrics_count_requests_and_entries(
 def test_unknown_route_and_method_are_json(live_hub: HubServer) -> None:
     with httpx.Client(base_url=live_hub.url, timeout=10) as client:
         _json_error(client.get("/v2/hub"), 404, "not-found")
-        _json_error(client.get("/"), 404, "not-found")
+        _json_error(client.get("/nothing-here"), 404, "not-found")
+        # the site's root is for citizens: it leads to the public receipt check
+        root = client.get("/")
+        assert (root.status_code, root.headers["location"]) == (303, "/check")
         _json_error(client.post("/v1/hub", content=b"{}"), 405, "method-not-allowed")
         _json_error(client.delete("/v1/blobs/" + "a" * 64), 405, "method-not-allowed")
         _json_error(client.get("/v1/offices/X/feed?after=x"), 400, "bad-request")
