@@ -96,3 +96,15 @@ def test_portal_view_without_a_portal(hub: Hub) -> None:
         view = queries.portal_view(tx, NOW)
     assert view["backlog"]["dossiers_pending"] == 5 - view["backlog"]["dossiers_accepted"]
     assert view["last_report"] is None and view["errors"] == []
+
+
+def test_clock_anomalies_are_counted_at_ingest(hub_db: str) -> None:
+    # The hub's clock says 1 November while the office's events claim 2 November onwards:
+    # every event claims a time after the hub received it, beyond the 2-minute tolerance.
+    early = datetime(2026, 11, 1, 8, 0, tzinfo=VN_TZ).timestamp()
+    hub = Hub(open_storage(hub_db), name=HUB_NAME, clock=lambda: early)
+    offices = fill_hub(hub, 1, 5)
+    with hub.storage.transaction() as tx:
+        row = {r.code: r for r in queries.overview(tx, int(early))}[offices[0].office]
+    dated = [e for e in offices[0].station.events if e["claimed_time"] > "2026-11-01T08:03"]
+    assert row.clock_anomalies == len(dated) > 0
