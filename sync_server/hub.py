@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
@@ -46,6 +46,12 @@ MAX_FEED_PAGE = 500
 MAX_BLOB = 32 * 1024 * 1024
 MAX_CHUNK = 1024 * 1024
 TRUST_KIT_TYPE = "commune.trust-kit/v1"
+LEDGER_EXPORT_TYPE = "commune.ledger-export/v1"  # the format of `commune export-ledger`
+COSIGNED_TYPE = "commune.cosigned/v1"
+AUDITOR_TOKEN_DAYS = 90
+AUDITOR_TOKEN_PREFIX = "cla_"  # recognisable in a leaked-secret scan
+MAX_AUDIT_PAGE = 1000
+AUDIT_LEAF_PAGE = 2000
 
 
 def _iso(unix: float) -> str:
@@ -75,19 +81,24 @@ class _TxNodes:
     def __init__(self, tx: Tx, sid: str) -> None:
         self.tx, self.sid = tx, sid
         self.buffer: dict[tuple[int, int], bytes] = {}
+        # Nodes written or read in this transaction: the feed's inclusion proofs read the
+        # run's fresh nodes again right after they are flushed.
+        self.cache: dict[tuple[int, int], bytes] = {}
 
     def get(self, level: int, index: int) -> bytes:
-        hit = self.buffer.get((level, index))
+        hit = self.cache.get((level, index))
         if hit is not None:
             return hit
         value = self.tx.get_node(self.sid, level, index)
         if value is None:
             raise KeyError((level, index))
+        self.cache[(level, index)] = value
         return value
 
     def put(self, nodes: Any) -> None:
         for level, index, digest in nodes:
             self.buffer[(level, index)] = digest
+            self.cache[(level, index)] = digest
 
     def flush(self) -> None:
         self.tx.put_nodes(self.sid, [(lv, i, h) for (lv, i), h in self.buffer.items()])
@@ -411,13 +422,24 @@ class Hub:
         nodes = _TxNodes(tx, sid)
         tree = MerkleTree(nodes, size)
         overlap = tx.leaves(sid, start, min(end, size))
-        for i, (held, sent) in enumerate(zip(overlap, leaves, strict=False)):
-            if held != sent:
-                self._fork(tx, st, start + i, held, sent, batch.checkpoint, now)
+        differs = next(
+            (
+                i
+                for i, (held, sent) in enumerate(zip(overlap, leaves, strict=False))
+                if held != sent
+            ),
+            None,
+        )
+        held_sent = (overlap[differs], leaves[differs]) if differs is not None else None
+        index = start + differs if differs is not None else None
         if end <= size:
             if tree.root(end) != open_checkpoint_root(batch.checkpoint):
-                self._fork(tx, st, None, None, None, batch.checkpoint, now)
+                self._fork(tx, st, tree, index, held_sent, batch, leaves, now)
+            if index is not None:  # the checkpoint agrees with the accepted log, the entries not
+                _mismatch(index, end)
             return self._answer(tx, st, start, now)
+        if index is not None:
+            self._fork(tx, st, tree, index, held_sent, batch, leaves, now)
 
         fresh = leaves[size - start :]
         events = batch.entries[size - start :]  # parsed from the body; `fresh` are their bytes
@@ -509,23 +531,55 @@ class Hub:
         self,
         tx: Tx,
         st: StationRow,
+        tree: MerkleTree,
         index: int | None,
-        held: bytes | None,
-        sent: bytes | None,
-        checkpoint: str,
+        held_sent: tuple[bytes, bytes] | None,
+        batch: Batch,
+        leaves: list[bytes],
         now: int,
-    ) -> None:
-        """A different entry at an accepted index, or a checkpoint that disagrees with the
-        accepted tree: two station-signed statements that cannot both be true."""
+    ) -> NoReturn:
+        """Two station-signed checkpoints that cannot both be true: the one just received and
+        one the hub accepted (and cosigned) earlier. The evidence is kept so that anyone can
+        check it without the hub (`commune.fork-evidence/v1`, docs/audit.md): the accepted
+        checkpoint of the same size when there is one, else the latest accepted one plus an
+        RFC 6962 consistency proof, from the larger of the two trees, whose old root is not the
+        smaller checkpoint's root."""
+        start, end, note = batch.from_, batch.to, batch.checkpoint
+        claimed = open_checkpoint_root(note)
+        consistency: dict[str, Any] | None = None
+        assert st.cosigned is not None or end == 0
+        if end == 0:
+            raise HubError(422, "bad-checkpoint", "the empty log has one root, SHA-256 of nothing")
+        if end <= st.size:
+            held = tx.checkpoint(st.sid, end)
+            if held is not None:
+                accepted = held[1]
+            else:  # the hub's tree of size st.size has another root at `end` than `claimed`
+                accepted = str(st.cosigned)
+                consistency = _consistency(tree.root(end), tree.consistency_proof(end, st.size))
+        else:
+            # A different entry below the accepted size, and the sent log goes further: the
+            # sent log's tree (the hub's first `start` leaves, then the batch) must give the
+            # sent checkpoint, else the batch is merely invalid. Its nodes stay in the buffer
+            # of a store that is never flushed (the transaction is rolled back anyway).
+            assert index is not None
+            forked = MerkleTree(_TxNodes(tx, st.sid), start)
+            for leaf in leaves:
+                forked.append_hash(leaf_hash(leaf))
+            if forked.root() != claimed:
+                _mismatch(index, end)
+            accepted = str(st.cosigned)
+            consistency = _consistency(forked.root(st.size), forked.consistency_proof(st.size, end))
         evidence = {
             "type": "commune.fork/v1",
             "origin": st.origin,
             "station_cert": st.cert,
-            "accepted": st.cosigned,
-            "conflicting": checkpoint,
+            "accepted": accepted,
+            "conflicting": note,
+            "consistency": consistency,
             "index": index,
-            "held_leaf": held.decode() if held else None,
-            "sent_leaf": sent.decode() if sent else None,
+            "held_leaf": held_sent[0].decode() if held_sent else None,
+            "sent_leaf": held_sent[1].decode() if held_sent else None,
             "found_at": _iso(now),
         }
         raise _ForkFound(st.sid, index, evidence)
@@ -628,6 +682,212 @@ class Hub:
             "revocations": _revocations(stations),
         }
         return sign_record(kit, self.issuer)
+
+    # -- auditors: read-only bearer tokens and the audit API (docs/audit.md) --
+    def auditor_token(self, name: str, *, days: int = AUDITOR_TOKEN_DAYS) -> dict[str, Any]:
+        """Issue the bearer token of auditor `name` (a new one replaces the old). Only its
+        SHA-256 is kept: the token itself is shown once."""
+        name = name.strip()
+        if not 1 <= len(name) <= 100 or any(not c.isprintable() or c.isspace() for c in name):
+            raise HubError(400, "bad-request", "an auditor's name is 1-100 characters, no spaces")
+        if not 1 <= days <= 3650:
+            raise HubError(400, "bad-request", "a token is valid for 1 to 3650 days")
+        token = AUDITOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.now()
+        expires = now + days * 86400
+        with self.storage.transaction() as tx:
+            tx.put_auditor_token(name, _token_hash(token), expires, _iso(now))
+        return {"name": name, "token": token, "expires": _iso(expires), "expires_unix": expires}
+
+    def auditor_revoke(self, name: str) -> dict[str, Any]:
+        with self.storage.transaction() as tx:
+            found = tx.revoke_auditor_token(name.strip())
+        if not found:
+            raise HubError(404, "unknown-auditor", f"no auditor token named {name!r}")
+        return {"name": name.strip(), "revoked": True}
+
+    def auditors(self) -> list[dict[str, Any]]:
+        with self.storage.transaction() as tx:
+            rows = tx.auditor_tokens()
+        return [{**r, "expires": _iso(r["expires_unix"])} for r in rows]
+
+    def auditor(self, authorization: str | None) -> str:
+        """The auditor named by an `Authorization: Bearer <token>` header, or 401."""
+        if not authorization or not authorization.strip():
+            raise HubError(
+                401,
+                "missing-token",
+                "the audit API needs an auditor's token: Authorization: Bearer <token>",
+            )
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 200:
+            raise HubError(401, "invalid-token", "give the token as Authorization: Bearer <token>")
+        with self.storage.transaction() as tx:
+            found = tx.auditor_token(_token_hash(token))
+        if found is None:
+            raise HubError(401, "invalid-token", "this is not an auditor token of this hub")
+        name, expires, revoked = found
+        if revoked:
+            raise HubError(401, "token-revoked", f"the token of auditor {name} was revoked")
+        if expires < self.now():
+            raise HubError(401, "token-expired", f"the token of auditor {name} has expired")
+        self.count("audit_requests")
+        return name
+
+    def _audited(self, tx: Tx, sid: str) -> StationRow:
+        st = tx.station(sid)
+        if st is None:
+            raise HubError(404, "unknown-station", f"no station {sid}")
+        return st
+
+    def audit_office(self, office: str) -> dict[str, Any]:
+        """The office's stations: origins, sizes, certificates, revocation, forks."""
+        with self.storage.transaction() as tx:
+            found = tx.office(office)
+            if found is None:
+                raise HubError(404, "unknown-office", f"no office {office}")
+            stations = [
+                {
+                    "station": s.ref,
+                    "sid": s.sid,
+                    "origin": s.origin,
+                    "size": s.size,
+                    "root": s.root,
+                    "checkpoint": s.cosigned,
+                    "checkpoints": tx.checkpoint_count(s.sid, s.size),
+                    "station_cert": s.cert,
+                    "officer_certs": tx.station_certs(s.sid),
+                    "revoked_through": s.revoked_through,
+                    "forked": s.forked,
+                    "forks": len(tx.forks(s.sid)),
+                    "enrolled_at": s.enrolled_at,
+                    "last_push_unix": s.last_push_unix,
+                }
+                for s in tx.stations(office)
+            ]
+        return {
+            "office": {"code": found["code"], "name": found["name"]},
+            "hub": self.info(),
+            "stations": stations,
+        }
+
+    def audit_checkpoints(self, sid: str, after: int, limit: int) -> dict[str, Any]:
+        """Every station checkpoint the hub accepted, as the station signed it and with the
+        hub's cosignature, by size (paged: sizes > `after`)."""
+        if not 0 <= after < 2**63:
+            raise HubError(400, "bad-request", "after must be a log size >= 0")
+        limit = max(1, min(limit, MAX_AUDIT_PAGE))
+        with self.storage.transaction() as tx:
+            st = self._audited(tx, sid)
+            rows = tx.checkpoint_page(sid, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "station": st.ref,
+            "origin": st.origin,
+            "size": st.size,
+            "checkpoints": [
+                {"size": size, "note": note, "cosigned": cosigned, "hub_unix": unix}
+                for size, note, cosigned, unix in rows
+            ],
+            "next": rows[-1][0] if rows else after,
+            "more": more,
+        }
+
+    def audit_consistency(self, sid: str, first: int, second: int) -> dict[str, Any]:
+        """RFC 6962 consistency proof between two sizes of the hub's copy of the log."""
+        with self.storage.transaction() as tx:
+            st = self._audited(tx, sid)
+            if not 1 <= first <= second <= st.size:
+                raise HubError(
+                    400,
+                    "bad-request",
+                    f"need 1 <= first <= second <= {st.size} (the entries the hub holds)",
+                    size=st.size,
+                )
+            tree = MerkleTree(_TxNodes(tx, sid), st.size)
+            proof = tree.consistency_proof(first, second)
+            roots = tree.root(first), tree.root(second)
+        return {
+            "station": st.ref,
+            "origin": st.origin,
+            "first": first,
+            "second": second,
+            "first_root": b64(roots[0]),
+            "second_root": b64(roots[1]),
+            "proof": [b64(h) for h in proof],
+        }
+
+    def audit_forks(self, sid: str) -> dict[str, Any]:
+        """The fork evidence the hub kept (`commune.fork/v1` records, docs/sync.md "Forks")."""
+        with self.storage.transaction() as tx:
+            st = self._audited(tx, sid)
+            forks = tx.forks(sid)
+        return {
+            "station": st.ref,
+            "origin": st.origin,
+            "forked": st.forked,
+            "issuer_cert": self.issuer_cert,
+            "forks": [
+                {"n": f["n"], "at_unix": f["at_unix"], "at": _iso(f["at_unix"]), **f} for f in forks
+            ],
+        }
+
+    def audit_ledger(self, sid: str) -> Iterator[bytes]:
+        """The hub's copy of the log in the format of `commune export-ledger` (JSON lines,
+        docs/audit.md): the header (`entries`, `checkpoints` and `cosigned` counts), every leaf
+        byte for byte, each hub-cosigned checkpoint as `{"type": "commune.cosigned/v1", "size",
+        "hub_unix", "note"}`, then every station-signed checkpoint as a JSON string. (The
+        station's export also has the foreign entries and dossier states it holds; the hub's
+        copy of a log has neither.) Read in pages, one short transaction each: the log only
+        grows, so the size read first bounds one consistent copy. The station is looked up
+        before the first byte, so an unknown one is a 404."""
+        with self.storage.transaction() as tx:
+            st = self._audited(tx, sid)
+            checkpoints = tx.checkpoint_count(sid, st.size)
+        header = {
+            "type": LEDGER_EXPORT_TYPE,
+            "origin": st.origin,
+            "station": st.ref,
+            "station_cert": st.cert,
+            "entries": st.size,
+            "checkpoints": checkpoints,
+            "cosigned": checkpoints,
+        }
+
+        def lines() -> Iterator[bytes]:
+            yield orjson.dumps(header) + b"\n"
+            for pos in range(0, st.size, AUDIT_LEAF_PAGE):
+                with self.storage.transaction() as tx:
+                    leaves = tx.leaves(sid, pos, min(st.size, pos + AUDIT_LEAF_PAGE))
+                yield b"".join(leaf + b"\n" for leaf in leaves)
+            for rows in self._checkpoint_pages(sid, st.size):
+                yield b"".join(
+                    orjson.dumps(
+                        {"type": COSIGNED_TYPE, "size": size, "hub_unix": unix, "note": cosigned}
+                    )
+                    + b"\n"
+                    for size, _, cosigned, unix in rows
+                )
+            for rows in self._checkpoint_pages(sid, st.size):
+                yield b"".join(orjson.dumps(note) + b"\n" for _, note, _, _ in rows)
+
+        return lines()
+
+    def _checkpoint_pages(
+        self, sid: str, through: int
+    ) -> Iterator[list[tuple[int, str, str, int]]]:
+        after = 0
+        while True:
+            with self.storage.transaction() as tx:
+                rows = [
+                    r for r in tx.checkpoint_page(sid, after, MAX_AUDIT_PAGE) if r[0] <= through
+                ]
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
 
     # -- blobs --
     def blob_offset(self, sha: str) -> tuple[int, int, bool]:
@@ -738,6 +998,26 @@ def open_checkpoint_root(note: str) -> bytes:
     return parse_checkpoint_text(parse_note(note).text).root
 
 
+def _consistency(old_root: bytes, proof: list[bytes]) -> dict[str, Any]:
+    """The fork evidence's proof: `old_root` is the larger tree's root at the smaller size."""
+    return {"old_root": b64(old_root), "proof": [b64(h) for h in proof]}
+
+
+def _mismatch(index: int, end: int) -> NoReturn:
+    """Entry `index` differs from the accepted one, but the sent entries do not give the sent
+    checkpoint: not a fork (nothing signed by the station disagrees), just an invalid batch."""
+    message = (
+        f"entry {index} differs from the accepted one, and the sent entries do not give the "
+        f"sent checkpoint of size {end}"
+    )
+    raise HubError(
+        422,
+        "invalid-entries",
+        f"{message}; nothing was stored",
+        findings=[{"index": index, "code": "checkpoint-root", "message": message}],
+    )
+
+
 def _revocations(stations: list[StationRow]) -> list[dict[str, Any]]:
     """Revocation by log position: key K is valid through size S of origin O."""
     return [
@@ -783,6 +1063,7 @@ class _Router:
         self.feed: list[tuple[str, str | None, dict[str, Any]]] = []
         self.batch_events: dict[int, dict[str, Any]] = {}
         self.agg = Aggregates()
+        self.certs: dict[str, Any] = {}
 
     def route(
         self, events: list[dict[str, Any]], schema_errors: dict[int, str]
@@ -915,7 +1196,9 @@ class _Router:
             tree = MerkleTree(_TxNodes(tx, sid), author.size)
             hashes = tree.inclusion_proof(seq, author.size)
             note = author.cosigned
-        officer = tx.cert(event["officer"])
+        officer = self.certs.get(event["officer"])
+        if officer is None:
+            officer = self.certs[event["officer"]] = tx.cert(event["officer"])
         return {
             "kind": "event",
             "station": event["station"],
