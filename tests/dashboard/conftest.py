@@ -1,5 +1,5 @@
 """One seeded hub for the whole directory (tests/dashkit.py); each module serves it on its own
-uvicorn (its own rate limiters); one headless Chromium for the session."""
+uvicorn (its own rate limiters); one headless Chromium per module."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ def live(seeded: Seeded) -> Iterator[HubServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session (nor "package", which is the session for a directory without
+# __init__.py): Playwright's sync API keeps its event loop marked as running in the main thread
+# while it is open, so every asyncio test after it (the TUI's) would fail with "Cannot run the
+# event loop while another loop is running".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
