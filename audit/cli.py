@@ -27,8 +27,18 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 # -- verbs (one module each) --
 # receipt: audit/receipt_cmd.py
+from audit.receipt_cmd import receipt_cmd  # noqa: E402
+
+cli.add_command(receipt_cmd)
 # ledger: audit/ledger_cmd.py
+from audit.ledger_cmd import ledger  # noqa: E402
+
+cli.add_command(ledger)
 # hub, evidence: audit/hub_cmd.py
+from audit.hub_cmd import evidence_cmd, hub_cmd  # noqa: E402
+
+cli.add_command(hub_cmd)
+cli.add_command(evidence_cmd)
 
 
 def main() -> NoReturn:

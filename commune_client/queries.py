@@ -32,6 +32,9 @@ __all__ = [
 
 _OPEN = tuple(s.value for s in OPEN_STATES)
 LEDGER_EXPORT_TYPE = "commune.ledger-export/v1"
+COSIGNED_TYPE = "commune.cosigned/v1"
+FOREIGN_ENTRY_TYPE = "commune.foreign-entry/v1"
+DOSSIER_STATE_TYPE = "commune.dossier-state/v1"
 
 
 def list_dossiers(
@@ -196,33 +199,93 @@ def rebuild_and_compare(station: Station) -> dict[str, Any]:
 
 
 def export_ledger(station: Station, path: Path) -> dict[str, Any]:
-    """JSON lines: a header, then every leaf byte for byte (canonical JSON is one line), then
-    every signed checkpoint as a JSON string. `commune-audit ledger` reads it."""
+    """JSON lines (docs/audit.md "The export"), from one consistent snapshot of the station:
+
+    1. a header `{"type": "commune.ledger-export/v1", "origin", "station", "station_cert",
+       "entries", "checkpoints", "cosigned", "foreign", "dossiers"}`;
+    2. every leaf byte for byte (canonical JSON is one line), `entries` lines;
+    3. what the auditor compares with the log: each checkpoint as the hub cosigned it
+       (`{"type": "commune.cosigned/v1", "size", "hub_unix", "note"}`), each verified event of
+       another station applied here from the office feed (`{"type":
+       "commune.foreign-entry/v1", "local_size", "origin", "station", "seq", "leaf", "proof",
+       "officer_cert", "station_cert"}`, in the order applied), and each dossier's state as the
+       office holds it (`{"type": "commune.dossier-state/v1", "code", "state"}`);
+    4. every signed station checkpoint as a JSON string, `checkpoints` lines, last.
+
+    Readers of the first format (header, leaves, then checkpoints as JSON strings) keep working
+    when they take the leaves by the header's count and the checkpoints from the end; the new
+    lines are JSON objects, the checkpoints JSON strings. `commune-audit ledger` reads it."""
     store = station.store
-    size = store.size()
-    checkpoints = [
-        r[0]
-        for r in store.conn.execute(
-            "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,)
-        )
-    ]
-    header = {
-        "type": LEDGER_EXPORT_TYPE,
-        "origin": station.info.origin,
-        "station": station.info.ref,
-        "station_cert": station.info.station_cert,
+    conn = store.conn
+    began = not conn.in_transaction
+    if began:
+        conn.execute("BEGIN")  # one snapshot (WAL): appends meanwhile land after it
+    try:
+        size = store.size()
+        checkpoints = [
+            r[0]
+            for r in conn.execute(
+                "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size", (size,)
+            )
+        ]
+        cosigned = conn.execute(
+            "SELECT size, hub_unix, note FROM cosigned WHERE size <= ? ORDER BY size", (size,)
+        ).fetchall()
+        foreign = conn.execute(
+            "SELECT local_size, origin, station, seq, leaf, proof, officer_cert, station_cert "
+            "FROM foreign_entries WHERE local_size <= ? ORDER BY local_size, id",
+            (size,),
+        ).fetchall()
+        dossiers = conn.execute("SELECT code, state FROM dossiers ORDER BY code").fetchall()
+        header = {
+            "type": LEDGER_EXPORT_TYPE,
+            "origin": station.info.origin,
+            "station": station.info.ref,
+            "station_cert": station.info.station_cert,
+            "entries": size,
+            "checkpoints": len(checkpoints),
+            "cosigned": len(cosigned),
+            "foreign": len(foreign),
+            "dossiers": len(dossiers),
+        }
+        tmp = path.with_name(path.name + ".part")
+        with tmp.open("wb") as out:
+            out.write(orjson.dumps(header) + b"\n")
+            for leaf in store.leaves(0, size):
+                out.write(leaf + b"\n")
+            for cp_size, hub_unix, note in cosigned:
+                line = {"type": COSIGNED_TYPE, "size": cp_size, "hub_unix": hub_unix, "note": note}
+                out.write(orjson.dumps(line) + b"\n")
+            for local_size, origin, ref, seq, leaf, proof, officer_cert, station_cert in foreign:
+                item = {
+                    "type": FOREIGN_ENTRY_TYPE,
+                    "local_size": local_size,
+                    "origin": origin,
+                    "station": ref,
+                    "seq": seq,
+                    "leaf": bytes(leaf).decode("utf-8"),
+                    "proof": proof,
+                    "officer_cert": orjson.loads(officer_cert),
+                    "station_cert": orjson.loads(station_cert),
+                }
+                out.write(orjson.dumps(item) + b"\n")
+            for code, state in dossiers:
+                item = {"type": DOSSIER_STATE_TYPE, "code": code, "state": orjson.loads(state)}
+                out.write(orjson.dumps(item) + b"\n")
+            for note in checkpoints:
+                out.write(orjson.dumps(note) + b"\n")
+    finally:
+        if began:
+            conn.execute("COMMIT")
+    tmp.replace(path)
+    return {
+        "file": str(path),
         "entries": size,
         "checkpoints": len(checkpoints),
+        "cosigned": len(cosigned),
+        "foreign": len(foreign),
+        "dossiers": len(dossiers),
     }
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("wb") as out:
-        out.write(orjson.dumps(header) + b"\n")
-        for leaf in store.leaves(0, size):
-            out.write(leaf + b"\n")
-        for note in checkpoints:
-            out.write(orjson.dumps(note) + b"\n")
-    tmp.replace(path)
-    return {"file": str(path), "entries": size, "checkpoints": len(checkpoints)}
 
 
 def trust_kit(station: Station, session_key: Any, path: Path, *, now: datetime) -> dict[str, Any]:

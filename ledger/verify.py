@@ -927,7 +927,7 @@ def _check_entry(
     action = get("action")
     signer_id = get("officer")
     signer = signers.get(signer_id) if type(signer_id) is str else None
-    station_action = action in STATION_ACTIONS
+    station_action = type(action) is str and action in STATION_ACTIONS  # a list: unhashable
     if (
         signer is not None
         and sig is not None
@@ -1059,7 +1059,7 @@ def _envelope_findings(
 
 
 def _signer_findings(signer: _Signer, signer_id: str, action: Any, index: int, find: Any) -> None:
-    if signer.station_key != (action in STATION_ACTIONS):
+    if signer.station_key != (type(action) is str and action in STATION_ACTIONS):
         who = "the station key" if signer.station_key else "an officer key"
         find(
             "error",

@@ -19,7 +19,7 @@ import anyio.to_thread
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -150,8 +150,11 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         return st
 
     @app.exception_handler(HubError)
-    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+    async def hub_error(request: Request, exc: HubError) -> JSONResponse:
+        headers = None
+        if exc.status == 401 and request.url.path.startswith("/v1/audit/"):
+            headers = {"WWW-Authenticate": 'Bearer realm="commune-audit"'}  # RFC 6750
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -311,8 +314,72 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         data = await anyio.to_thread.run_sync(hub.blob_get, sha)
         return Response(data, media_type="application/octet-stream")
 
+    # -- auditors (read-only, bearer token; docs/audit.md "The hub's audit API") -----------------
+    async def auditor(request: Request) -> str:
+        header = request.headers.get("authorization")
+        return await anyio.to_thread.run_sync(hub.auditor, header)
+
+    @app.get("/v1/audit/offices/{office}", tags=["audit"], openapi_extra=_AUDITOR)
+    async def audit_office(office: str, request: Request) -> dict[str, Any]:
+        """The office's stations: origin, size, latest cosigned checkpoint, certificates,
+        revocation point, fork flag."""
+        await auditor(request)
+        return await anyio.to_thread.run_sync(hub.audit_office, office)
+
+    @app.get("/v1/audit/stations/{sid}/checkpoints", tags=["audit"], openapi_extra=_AUDITOR)
+    async def audit_checkpoints(
+        sid: str, request: Request, after: int = 0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Every station checkpoint the hub accepted (sizes > `after`), as the station signed
+        it (`note`) and with the hub's cosignature (`cosigned`), and the hub's time."""
+        await auditor(request)
+        return await anyio.to_thread.run_sync(hub.audit_checkpoints, sid, after, limit)
+
+    @app.get("/v1/audit/stations/{sid}/consistency", tags=["audit"], openapi_extra=_AUDITOR)
+    async def audit_consistency(
+        sid: str, request: Request, first: int, second: int
+    ) -> dict[str, Any]:
+        """RFC 6962 consistency proof from size `first` to size `second` of the hub's copy."""
+        await auditor(request)
+        return await anyio.to_thread.run_sync(hub.audit_consistency, sid, first, second)
+
+    @app.get("/v1/audit/stations/{sid}/forks", tags=["audit"], openapi_extra=_AUDITOR)
+    async def audit_forks(sid: str, request: Request) -> dict[str, Any]:
+        """The fork evidence the hub kept for the station."""
+        await auditor(request)
+        return await anyio.to_thread.run_sync(hub.audit_forks, sid)
+
+    @app.get("/v1/audit/stations/{sid}/ledger", tags=["audit"], openapi_extra=_AUDITOR)
+    async def audit_ledger(sid: str, request: Request) -> StreamingResponse:
+        """The hub's copy of the log in the `commune export-ledger` format (JSON lines)."""
+        await auditor(request)
+        lines = await anyio.to_thread.run_sync(hub.audit_ledger, sid)
+        return StreamingResponse(lines, media_type="application/jsonl")
+
     install_dashboard(app, hub, portal)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated document plus the auditors' bearer scheme (routes can name a scheme
+        but not define one)."""
+        if app.openapi_schema is None:
+            doc = plain_openapi()
+            schemes = doc.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["auditorToken"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An auditor's read-only token (`sync-server auditor token NAME`).",
+            }
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+_AUDITOR: dict[str, Any] = {
+    "security": [{"auditorToken": []}],
+    "responses": {"401": {"description": "no, unknown, expired or revoked auditor token"}},
+}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:

@@ -339,6 +339,51 @@ def station_revoke(obj: Ctx, sid: str, reason: str, through: int | None) -> None
     obj.out(answer, f"revoked {sid} after entry {answer['through']}")
 
 
+@cli.group()
+def auditor() -> None:
+    """Auditors' read-only tokens for the audit API (`commune-audit hub`, docs/audit.md)."""
+
+
+@auditor.command("token")
+@click.argument("name")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
+@click.pass_obj
+@_hub_errors
+def auditor_token(obj: Ctx, name: str, days: int) -> None:
+    """Issue auditor NAME's bearer token (printed once; a new one replaces the old)."""
+    answer = obj.hub().auditor_token(name, days=days)
+    obj.out(
+        answer,
+        f"{answer['token']}\n(read-only token of auditor {answer['name']}, valid until "
+        f"{answer['expires']}; shown only now)",
+    )
+
+
+@auditor.command("revoke")
+@click.argument("name")
+@click.pass_obj
+@_hub_errors
+def auditor_revoke(obj: Ctx, name: str) -> None:
+    """Refuse auditor NAME's token from now on."""
+    answer = obj.hub().auditor_revoke(name)
+    obj.out(answer, f"token of auditor {answer['name']} revoked")
+
+
+@auditor.command("list")
+@click.pass_obj
+def auditor_list(obj: Ctx) -> None:
+    """Auditors with a token: expiry and whether it was revoked (never the token)."""
+    rows = obj.hub().auditors()
+    obj.out(
+        rows,
+        "\n".join(
+            f"{r['name']}  until {r['expires']}" + ("  (revoked)" if r["revoked"] else "")
+            for r in rows
+        )
+        or "(no auditor tokens)",
+    )
+
+
 @cli.command("trust-kit")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj

@@ -27,6 +27,12 @@ DOCUMENTED = {
     "/healthz": {"get"},
     "/readyz": {"get"},
     "/metrics": {"get"},
+    # docs/audit.md "The hub's audit API": read-only, an auditor's bearer token
+    "/v1/audit/offices/{office}": {"get"},
+    "/v1/audit/stations/{sid}/checkpoints": {"get"},
+    "/v1/audit/stations/{sid}/consistency": {"get"},
+    "/v1/audit/stations/{sid}/forks": {"get"},
+    "/v1/audit/stations/{sid}/ledger": {"get"},
 }
 
 

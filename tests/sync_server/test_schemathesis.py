@@ -55,12 +55,17 @@ BLOB_SHA = hashlib.sha256(BLOB).hexdigest()
 
 
 class StationSignature(requests.auth.AuthBase):
-    """Sign the prepared request (method, path without query, body bytes) with a station key."""
+    """Sign the prepared request (method, path without query, body bytes) with a station key;
+    the audit API's requests carry an auditor's bearer token instead (docs/audit.md)."""
 
-    def __init__(self, key: SigningKey) -> None:
+    def __init__(self, key: SigningKey, auditor_token: str = "") -> None:
         self.key = key
+        self.auditor_token = auditor_token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.auditor_token and request.path_url.startswith("/v1/audit/"):
+            request.headers["Authorization"] = f"Bearer {self.auditor_token}"
+            return request
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -100,8 +105,9 @@ def target(live_hub: HubServer, station: Station, session: Session) -> Iterator[
         headers={"Upload-Offset": "0", "Upload-Length": str(len(BLOB))},
     )
     assert half.status_code == 200, half.text
+    auditor = live_hub.hub.auditor_token("schemathesis")["token"]
     try:
-        yield Target(live_hub.url, StationSignature(session.station_key))
+        yield Target(live_hub.url, StationSignature(session.station_key, auditor))
     finally:
         raw.client.close()
 
@@ -166,5 +172,6 @@ def test_no_server_error(target: Target, label: str) -> None:
 
             run()
     assert sent[True] and sent[False], f"no case was generated for {label}"
-    # The signature worked: signed cases reached the handler, not only the 401 of the check.
+    # The signature (or the auditor's token) worked: signed cases reached the handler, not only
+    # the 401 of the check.
     assert set(sent[True]) != {401}, f"every signed {label} was refused at the signature"
