@@ -38,6 +38,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Literal
 
+from audit.epochs import check_continuity, check_reattestation, epoch_of
 from ledger.certs import cert_public_key, verify_certificate
 from ledger.checkpoint import (
     Checkpoint,
@@ -748,6 +749,7 @@ class _Audit:
         needed = {s.size for s in self.checkpoints} | set(self.cosigned)
         self.prevs: dict[int, Any] = {}
         prevs = self.prevs
+        self.opened_epoch = False  # a valid continuity event at entry 1
         claimed = self.claimed = array("d")
         beacons = self.beacons = array("q")
         revoked = self._revoked(verifier)
@@ -806,6 +808,13 @@ class _Audit:
                 signer_id = get("officer")
                 if revoked and signer_id in revoked and index >= revoked[signer_id]:
                     self._revoked_entry(signer_id, index, revoked[signer_id])
+                action = get("action")
+                if action == "continuity":
+                    self._epoch_link(event, index, continuity=True)
+                elif action == "receive":
+                    data = get("data")
+                    if type(data) is dict and "reattests" in data:
+                        self._epoch_link(event, index, continuity=False)
                 code = get("dossier")
                 if type(code) is str:
                     while next_foreign < len(foreign) and foreign[next_foreign].local_size <= index:
@@ -832,6 +841,16 @@ class _Audit:
         while next_foreign < len(foreign):
             self._fold(foreign[next_foreign].event)
             next_foreign += 1
+        if epoch_of(origin) and count > 1 and not self.opened_epoch:
+            find(
+                "warning",
+                "continuity-missing",
+                1,
+                "this log is a later epoch of its station but does not open with a continuity "
+                "event naming the previous epoch's last hub-cosigned checkpoint",
+                "Sổ này là kỷ nguyên sau của trạm nhưng không mở đầu bằng bản ghi nối tiếp nêu "
+                "điểm chốt cuối có xác nhận của máy chủ của kỷ nguyên trước",
+            )
         if parallel is not None:
             parallel.finish()
         else:
@@ -839,6 +858,19 @@ class _Audit:
             report.root = verifier.report.root
             find.items.extend(verifier.report.findings)
         report.entries = count
+
+    def _epoch_link(self, event: dict[str, Any], index: int, *, continuity: bool) -> None:
+        """A new epoch's `continuity` event, or a re-attested receipt (audit/epochs.py): info
+        when it proves its link to the lost PC's log, else an error."""
+        origin, station = self.report.origin, self.report.station
+        if continuity:
+            link = check_continuity(self.kit, origin, station, event)
+            code = "continuity"
+            self.opened_epoch = self.opened_epoch or (link.ok and index == 1)
+        else:
+            link = check_reattestation(self.kit, origin, station, event)
+            code = "reattested" if link.ok else "reattest"
+        self.find("info" if link.ok else "error", code, index, link.en, link.vi, **link.detail)
 
     def _revoked_entry(self, key: str, index: int, through: int) -> None:
         self.find(

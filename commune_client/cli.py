@@ -107,6 +107,12 @@ def cli(ctx: click.Context, data_dir: Path | None, as_json: bool, officer: str |
 @click.option("--station", type=click.IntRange(1, 9), default=1, show_default=True)
 @click.option("--server", help="Địa chỉ máy chủ đồng bộ (đăng ký ngay).")
 @click.option("--enroll", "token", help="Mã đăng ký một lần do máy chủ cấp.")
+@click.option(
+    "--epoch",
+    type=click.IntRange(0, 9999),
+    default=0,
+    help="Kỷ nguyên mới của trạm thay máy bị mất (sau `sync-server station replace`).",
+)
 @pass_app
 def init(
     app: App,
@@ -116,13 +122,18 @@ def init(
     station: int,
     server: str | None,
     token: str | None,
+    epoch: int,
 ) -> None:
     """Create a station: keys, certificate, first officer. With --server and --enroll the
-    station enrols with the hub first, so its log starts with the hub-issued certificate."""
+    station enrols with the hub first, so its log starts with the hub-issued certificate.
+    With --epoch N it replaces a lost PC: its log opens by naming the old one's last
+    hub-cosigned checkpoint (docs/audit.md "Lost or stolen station")."""
     from commune_client.station import Station
 
     if bool(server) != bool(token):
         raise BadInput("Cần cả --server URL và --enroll TOKEN để đăng ký với máy chủ khi khởi tạo")
+    if epoch and not server:
+        raise BadInput("Trạm thay máy (--epoch) phải đăng ký với máy chủ: thêm --server, --enroll")
     secret = passphrase("Mật khẩu cán bộ mới")
     enrolled: dict[str, Any] = {}
     hub_name = None
@@ -146,6 +157,7 @@ def init(
                 station=station,
                 office_name=office_name.strip(),
                 client=client,
+                epoch=epoch,
             )
         hub_name = enrolment.hub.name
         enrolled = {
@@ -153,6 +165,8 @@ def init(
             "station_key": enrolment.station_key,
             "station_cert": enrolment.station_cert,
             "meta": enrolment_meta(enrolment),
+            "epoch": epoch,
+            "previous": enrolment.previous,
         }
     st = Station.create(
         app.data_dir,
@@ -174,6 +188,7 @@ def init(
             "data_dir": str(app.data_dir),
             "officers": st.officers(),
             "hub": hub_name,
+            "epoch": info.epoch,
         },
         f"Đã khởi tạo trạm {info.ref} ({info.office_name}) tại {app.data_dir}"
         + (f", đã đăng ký với máy chủ {hub_name}" if hub_name else ""),
@@ -681,6 +696,32 @@ def receipt(app: App, code: str, pdf: Path | None, as_text: bool) -> None:
         app.out({"code": code, "qr": payload}, payload)
     else:
         app.out(rec, lambda: emit_text(rec))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@pass_app
+def reattest(app: App, file: Path) -> None:
+    """Re-attest a receipt the station's lost PC issued (receipt JSON or QR text; - for
+    standard input): the same dossier enters this epoch's log and a new receipt is printed."""
+    from commune_client.reattest import reattest as do_reattest
+    from ledger.errors import ReceiptError
+    from ledger.receipt import parse_receipt_input
+
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"Không đọc được tệp {file}: {exc.strerror}") from exc
+    try:
+        old = parse_receipt_input(data)
+    except ReceiptError as exc:
+        raise BadInput(exc.message_vi) from exc
+    result = do_reattest(app.session(), old, now=now())
+    app.out(
+        result,
+        f"Đã xác nhận lại hồ sơ {result['code']} (bản ghi {result['reattested']['index']} của "
+        f"máy cũ) — hẹn trả {vn_time(result['due_at'])}",
+    )
 
 
 def emit_text(document: Any) -> str:

@@ -160,6 +160,8 @@ def receive(
     def prepare(store: Store) -> dict[str, Any]:
         day = now.astimezone(deadlines.VN_TZ)
         first = max(1, (info.station - 1) * BLOCK)
+        if info.epoch and store.meta("epoch_day") == f"{day:%y%m%d}":
+            first += BLOCK // 2  # a replacement PC's first day (Station.create)
         number = store.take(f"code:{day:%y%m%d}", first)
         if number >= info.station * BLOCK or number > 9999:
             raise BadInput(f"Trạm {info.station} đã dùng hết số hồ sơ của ngày {day:%d/%m/%Y}")

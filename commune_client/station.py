@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from commune_client.clock import iso
+from commune_client.deadlines import VN_TZ
 from commune_client.errors import (
     BadInput,
     CommuneError,
@@ -96,11 +97,20 @@ class Station:
         station_key: SigningKey | None = None,
         station_cert: dict[str, Any] | None = None,
         meta: Mapping[str, str] | None = None,
+        epoch: int = 0,
+        previous: Mapping[str, Any] | None = None,
     ) -> Station:
         """A new station. Stand-alone by default (`hub` = "local", a fresh key, a self-signed
         certificate). An enrolled station passes the key the hub certified, the hub's
         certificate for it, the hub's name, and the hub details to keep in `meta` (written in
-        the same transaction as the station itself)."""
+        the same transaction as the station itself).
+
+        A replacement PC (epoch >= 1, enrolled after `sync-server station replace`) passes
+        what the hub said of the previous epoch (`previous`: its origin and the last checkpoint
+        the hub cosigned in it); its log then opens with `station-open` and a `continuity`
+        event naming that checkpoint (DESIGN 4 "Keys")."""
+        if epoch and (previous is None or station_cert is None):
+            raise BadInput("Trạm thay thế (kỷ nguyên mới) phải đăng ký với máy chủ khi khởi tạo")
         cls.check_new(
             data_dir,
             office=office,
@@ -135,13 +145,22 @@ class Station:
             ):
                 raise BadInput("Chứng thư trạm không khớp với khóa, đơn vị hoặc số trạm")
         info = StationInfo(
-            office, office_name.strip(), station, 0, station_origin(hub, office, station, 0), cert
+            office,
+            office_name.strip(),
+            station,
+            epoch,
+            station_origin(hub, office, station, epoch),
+            cert,
         )
         store = open_store(data_dir, create=True)
         with store.write() as conn:
             store.set_meta("station", orjson.dumps(info.__dict__).decode())
             for key, value in (meta or {}).items():
                 store.set_meta(key, value)
+            if epoch:
+                # The lost PC may have issued codes today that no one else knows of: this
+                # epoch takes today's numbers from the upper half of the station's block.
+                store.set_meta("epoch_day", f"{now.astimezone(VN_TZ):%y%m%d}")
             conn.execute(
                 "INSERT INTO station_key (id, key_file) VALUES (1, ?)",
                 (station_key.seal(b64url(secret), cost=2),),
@@ -157,10 +176,25 @@ class Station:
                 "office": {"code": office, "name": office_name.strip()},
                 "station": station,
                 "station_cert": cert,
-                "epoch": 0,
+                "epoch": epoch,
             },
         }
         session.record(lambda _: body, signer=station_key)
+        if previous is not None and previous.get("checkpoint"):
+            session.record(
+                lambda _: {
+                    "claimed_time": at,
+                    "beacon": None,
+                    "dossier": None,
+                    "action": "continuity",
+                    "data": {
+                        "previous_origin": previous["origin"],
+                        "checkpoint": previous["checkpoint"],
+                        "reason": "Thay máy trạm bị mất hoặc hỏng (kỷ nguyên mới)",
+                    },
+                },
+                signer=station_key,
+            )
         session.enrol(officer_key, officer_name, passphrase, secret, now=now, title=title)
         return self
 

@@ -116,6 +116,7 @@ QUARANTINE_REASON_VI: Final[dict[str, str]] = {
     "conflict": "xung đột với trạng thái hồ sơ tại máy chủ",
     "unknown-office": "đơn vị nhận không có trên máy chủ",
     "foreign-dossier": "hồ sơ không thuộc đơn vị này",
+    "continuity": "bản ghi nối tiếp không khớp điểm chốt cuối của máy cũ tại máy chủ",
     # feed items this station refused
     "bad-station-cert": "chứng thư trạm không do máy chủ cấp",
     "bad-officer-cert": "chứng thư cán bộ không hợp lệ",
@@ -231,8 +232,10 @@ def hub_info(store: Store) -> HubInfo | None:
 
 
 def station_id(station: Station) -> str:
-    """The station id in URLs: `<office>-<n>` (docs/sync.md "Names")."""
-    return f"{station.info.office}-{station.info.station}"
+    """The station id in URLs: `<office>-<n>`, `<office>-<n>e<k>` from epoch k >= 1 (docs/sync.md
+    "Names")."""
+    info = station.info
+    return f"{info.office}-{info.station}" + (f"e{info.epoch}" if info.epoch else "")
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -410,6 +413,7 @@ class Enrolment:
     hub: HubInfo
     trust_kit: dict[str, Any]
     office: dict[str, Any]
+    previous: dict[str, Any] | None = None  # a replacement's previous epoch (hub's word)
 
 
 def _enrol(
@@ -477,12 +481,14 @@ def _enrol(
         raise SyncError("Chứng thư trạm máy chủ cấp không khớp khóa, đơn vị hoặc số trạm")
     kit = result.get("trust_kit")
     office_info = result.get("office")
+    previous = result.get("previous")
     return Enrolment(
         key,
         cert,
         hub,
         kit if isinstance(kit, dict) else {},
         office_info if isinstance(office_info, dict) else {},
+        previous if isinstance(previous, dict) else None,
     )
 
 
@@ -546,11 +552,14 @@ def enroll_new(
     client: httpx.Client,
     policy: RetryPolicy | None = None,
     now: Callable[[], datetime] = clock.now,
+    epoch: int = 0,
 ) -> Enrolment:
     """Enrol a new station key before the station exists (`commune init --server --enroll`):
     its log then starts with the hub's name in the origin and the hub's certificate in
-    `station-open`. Pass the result to `Station.create`."""
-    return _enrol(
+    `station-open`. Pass the result to `Station.create`. `epoch` >= 1 enrols a replacement
+    PC (after `sync-server station replace`): the hub then also says what the previous epoch
+    ended with, which the new log's `continuity` event names."""
+    enrolment = _enrol(
         client,
         server_url,
         token,
@@ -558,10 +567,17 @@ def enroll_new(
         office=office,
         station=station,
         office_name=office_name,
-        origin_for=lambda hub: station_origin(hub.name, office, station, 0),
+        origin_for=lambda hub: station_origin(hub.name, office, station, epoch),
         policy=policy or RetryPolicy(),
         now=now,
     )
+    if epoch and not (
+        enrolment.previous
+        and isinstance(enrolment.previous.get("origin"), str)
+        and isinstance(enrolment.previous.get("checkpoint"), str | None)
+    ):
+        raise SyncError("Máy chủ không cho biết kỷ nguyên trước của trạm")
+    return enrolment
 
 
 # -- reports --------------------------------------------------------------------------------

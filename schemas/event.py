@@ -253,6 +253,19 @@ class CalendarUpdateData(Record):
         return self
 
 
+class Reattestation(Record):
+    """A receipt that a lost station PC issued after its last hub-cosigned checkpoint, brought
+    back by the citizen and re-attested by the replacement station (`commune reattest`): the
+    old signed event and its officer's certificate, so an auditor can check both offline."""
+
+    origin: Origin
+    """The previous epoch's log, where the event was entry `event.seq`."""
+    event: dict[str, Any]
+    """The old signed `receive` event, as the receipt carries it."""
+    cert: Certificate
+    """The officer certificate of the old event (signed by the old station key)."""
+
+
 class ReceiveData(Record):
     """Form 01: the dossier is accepted at the desk (Giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
 
@@ -271,6 +284,8 @@ class ReceiveData(Record):
     return_via: ReturnVia = "desk"
     book_row: Annotated[StrictInt, Field(ge=1)] | None = None
     """Row number in the tracking book (Sổ theo dõi hồ sơ)."""
+    reattests: Reattestation | None = None
+    """Set when this receipt re-attests one a lost PC issued (same code and data)."""
 
 
 class RequestSupplementData(Record):

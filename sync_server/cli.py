@@ -339,6 +339,24 @@ def station_revoke(obj: Ctx, sid: str, reason: str, through: int | None) -> None
     obj.out(answer, f"revoked {sid} after entry {answer['through']}")
 
 
+@station.command("replace")
+@click.argument("sid")
+@click.option("--reason", required=True)
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 365))
+@click.pass_obj
+@_hub_errors
+def station_replace(obj: Ctx, sid: str, reason: str, days: int) -> None:
+    """A lost or stolen station PC: revoke its key at the last cosigned checkpoint and print
+    the one-time token that enrols the replacement (`commune init ... --epoch N`)."""
+    answer = obj.hub().replace(sid, reason, ttl_days=days)
+    obj.out(
+        answer,
+        f"{answer['token']}\n(station {sid} revoked after entry {answer['through']}; the token "
+        f"enrols its epoch {answer['epoch']} as {answer['new_station']}, valid until "
+        f"{answer['expires']}: commune init ... --epoch {answer['epoch']} --enroll TOKEN)",
+    )
+
+
 @cli.group()
 def auditor() -> None:
     """Auditors' read-only tokens for the audit API (`commune-audit hub`, docs/audit.md)."""

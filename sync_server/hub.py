@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -70,8 +71,21 @@ def _verify_pool() -> SignatureWorkers:
     return _POOL[0]
 
 
-def station_sid(office: str, number: int) -> str:
-    return f"{office}-{number}"
+def station_sid(office: str, number: int, epoch: int = 0) -> str:
+    """The station's name in URLs: `<office>-<n>`, and `<office>-<n>e<k>` for epoch k >= 1 (a
+    replacement PC's log is a new log of the same station: docs/audit.md "Lost or stolen")."""
+    return f"{office}-{number}" if epoch == 0 else f"{office}-{number}e{epoch}"
+
+
+_EPOCH = re.compile(r"/e(0|[1-9][0-9]{0,3})$")
+
+
+def origin_epoch(origin: str) -> int:
+    """The epoch of a log origin `.../office/<code>/<n>/e<epoch>`."""
+    found = _EPOCH.search(origin)
+    if found is None:
+        raise ValueError(f"no epoch in origin {origin!r}")
+    return int(found[1])
 
 
 class _TxNodes:
@@ -225,13 +239,21 @@ class Hub:
             check_public_key(public)
         except LedgerError as exc:
             raise HubError(422, "bad-key", exc.message) from exc
-        if not origin.endswith(f"/office/{office}/{number}/e0") or " " in origin:
-            raise HubError(400, "bad-request", f"origin must end with /office/{office}/{number}/e0")
+        found_epoch = _EPOCH.search(origin)
+        if (
+            found_epoch is None
+            or not origin[: found_epoch.start()].endswith(f"/office/{office}/{number}")
+            or " " in origin
+        ):
+            raise HubError(
+                400, "bad-request", f"origin must end with /office/{office}/{number}/e<epoch>"
+            )
+        epoch = int(found_epoch[1])
         now = self.now()
 
         def run(tx: Tx) -> tuple[int, dict[str, Any]]:
             found = tx.token(_token_hash(token))
-            sid = station_sid(office, number)
+            sid = station_sid(office, number, epoch)
             existing = tx.station(sid, lock=True)
             if existing is not None:
                 if existing.key_id == signer_key_id and existing.enrol_answer is not None:
@@ -245,6 +267,7 @@ class Hub:
                 raise HubError(403, "bad-token", "this enrolment token has expired")
             if tx.station_by_key(signer_key_id) is not None:
                 raise HubError(409, "station-exists", "this key is already enrolled")
+            previous = self._previous_epoch(tx, office, number, epoch) if epoch else None
             off = tx.office(office)
             assert off is not None
             cert = issue_certificate(
@@ -261,6 +284,8 @@ class Hub:
                 "hub": self.info(),
                 "office": {"code": office, "name": off["name"]},
             }
+            if previous is not None:
+                answer["previous"] = previous
             row = StationRow(
                 sid=sid,
                 ref=f"{office}/{number}",
@@ -284,10 +309,16 @@ class Hub:
             )
             tx.add_station(row)
             tx.use_token(_token_hash(token), signer_key_id)
+            if previous is not None:
+                self._hand_over(tx, previous["station"], office)
             # The station's own kit: the roots plus its own certificate. (The province-wide kit,
             # `sync-server trust-kit`, is for auditors; sending it to every enrolling station
             # would cost O(stations) bytes on a 2G link.)
-            answer["trust_kit"] = self._trust_kit(tx, only=sid)
+            # A replacement station's kit also has its earlier epochs' certificates and their
+            # revocation points: what `commune reattest` checks old receipts against.
+            answer["trust_kit"] = self._trust_kit(
+                tx, only=[station_sid(office, number, e) for e in range(epoch + 1)]
+            )
             tx.update_station(sid, enrol_answer=answer)
             return 201, answer
 
@@ -656,14 +687,133 @@ class Hub:
         self.publish("revocation", {"revocations": revocations, "reason": reason})
         return {"station": sid, "through": last}
 
+    def replace(self, sid: str, reason: str, *, ttl_days: int = TOKEN_TTL_DAYS) -> dict[str, Any]:
+        """A lost or stolen station PC (DESIGN 4 "Keys"): its key is revoked by position at the
+        hub's accepted size (the last checkpoint the hub cosigned), unless an earlier point was
+        already set, and a one-time token enrols the replacement as the station's next epoch,
+        whose log opens with a `continuity` event naming that checkpoint."""
+        if not reason.strip():
+            raise HubError(400, "bad-request", "a replacement needs a reason")
+        token = secrets.token_urlsafe(24)
+        now = self.now()
+        with self.storage.transaction() as tx:
+            st = tx.station(sid, lock=True)
+            if st is None:
+                raise HubError(404, "unknown-station", f"no station {sid}")
+            epoch = origin_epoch(st.origin) + 1
+            if tx.station(station_sid(st.office, st.number, epoch)) is not None:
+                raise HubError(409, "already-replaced", f"station {sid} was already replaced")
+            through = st.size if st.revoked_through is None else min(st.revoked_through, st.size)
+            tx.update_station(sid, revoked_through=through)
+            tx.add_token(_token_hash(token), st.office, now + ttl_days * 86400, _iso(now))
+            revocations = _revocations(tx.stations())
+        self.publish("revocation", {"revocations": revocations, "reason": reason.strip()})
+        return {
+            "station": sid,
+            "through": through,
+            "epoch": epoch,
+            "new_station": station_sid(st.office, st.number, epoch),
+            "token": token,
+            "expires": _iso(now + ttl_days * 86400),
+        }
+
+    def _previous_epoch(self, tx: Tx, office: str, number: int, epoch: int) -> dict[str, Any]:
+        """What the replacement of epoch `epoch - 1` is told at enrolment: the old origin, its
+        revocation point, and the last checkpoint the hub cosigned within it."""
+        prev = tx.station(station_sid(office, number, epoch - 1), lock=True)
+        if prev is None or prev.revoked_through is None:
+            raise HubError(
+                409,
+                "not-replaced",
+                f"epoch {epoch - 1} of station {office}/{number} is not revoked: run "
+                f"`sync-server station replace` first",
+            )
+        return {
+            "origin": prev.origin,
+            "station": prev.sid,
+            "through": prev.revoked_through,
+            "checkpoint": self._last_cosigned(tx, prev),
+        }
+
+    def _hand_over(self, tx: Tx, sid: str, office: str) -> int:
+        """The replaced epoch's dossier events (up to its last cosigned checkpoint within the
+        revocation point) go into the office's feed, each with its proof against that
+        checkpoint, so the replacement PC verifies them and carries on with the dossiers the
+        lost one had synced (it reads the feed from the start). Returns how many."""
+        st = tx.station(sid)
+        note = self._last_cosigned(tx, st) if st is not None else None
+        if st is None or note is None:
+            return 0
+        size = int(note.split("\n", 2)[1])
+        # as in the routing: refused entries stay out, conflicts are facts every fold keeps
+        skip = {q["seq"] for q in tx.quarantined(sid, 0, size) if q["reason"] != "conflict"}
+        tree = MerkleTree(_TxNodes(tx, sid), st.size)
+        officers: dict[str, Any] = {}
+        items: list[tuple[str, str | None, dict[str, Any]]] = []
+        for start in range(0, size, MAX_AUDIT_PAGE):
+            for seq, leaf in enumerate(tx.leaves(sid, start, min(size, start + MAX_AUDIT_PAGE))):
+                seq += start
+                event = orjson.loads(leaf)
+                if event.get("dossier") is None or seq in skip:
+                    continue
+                officer = officers.get(event["officer"])
+                if officer is None:
+                    officer = officers[event["officer"]] = tx.cert(event["officer"])
+                hashes = tree.inclusion_proof(seq, size)
+                items.append(
+                    (
+                        office,
+                        sid,
+                        {
+                            "kind": "event",
+                            "station": event["station"],
+                            "seq": seq,
+                            "event": event,
+                            "officer_cert": officer,
+                            "station_cert": st.cert,
+                            "proof": encode_proof(TlogProof(seq, tuple(hashes), note)),
+                        },
+                    )
+                )
+        tx.feed_append(items)
+        return len(items)
+
+    def _last_cosigned(self, tx: Tx, st: StationRow) -> str | None:
+        """The cosigned text of the largest checkpoint within the revocation point."""
+        through = st.size if st.revoked_through is None else st.revoked_through
+        if st.size <= through:
+            return st.cosigned
+        best, after = None, 0
+        while True:
+            rows = tx.checkpoint_page(st.sid, after, MAX_AUDIT_PAGE)
+            for size, _note, cosigned, _unix in rows:
+                if size <= through:
+                    best = cosigned
+            if len(rows) < MAX_AUDIT_PAGE or rows[-1][0] > through:
+                return best
+            after = rows[-1][0]
+
+    def _continuity_problem(self, tx: Tx, st: StationRow, event: Mapping[str, Any]) -> str | None:
+        """Why a pushed `continuity` event does not name the hub's own record of the previous
+        epoch (None when it does)."""
+        epoch = origin_epoch(st.origin)
+        if epoch == 0:
+            return "a continuity event opens an epoch after the first"
+        prev = tx.station(station_sid(st.office, st.number, epoch - 1))
+        data = event.get("data") or {}
+        if prev is None or data.get("previous_origin") != prev.origin:
+            return f"continuity must name the previous epoch's log of {st.ref}"
+        if data.get("checkpoint") != self._last_cosigned(tx, prev):
+            return "continuity must name the last checkpoint the hub cosigned in the previous epoch"
+        return None
+
     def trust_kit(self) -> dict[str, Any]:
         with self.storage.transaction() as tx:
             return self._trust_kit(tx)
 
-    def _trust_kit(self, tx: Tx, only: str | None = None) -> dict[str, Any]:
+    def _trust_kit(self, tx: Tx, only: list[str] | None = None) -> dict[str, Any]:
         if only is not None:
-            own = tx.station(only)
-            stations = [own] if own is not None else []
+            stations = [s for s in map(tx.station, only) if s is not None]
         else:
             stations = tx.stations()
         kit = {
@@ -1084,6 +1234,11 @@ class _Router:
             code = ev.get("dossier")
             action = ev["action"]
             if code is None:
+                if action == "continuity":
+                    problem = self.hub._continuity_problem(tx, st, ev)
+                    if problem is not None:
+                        quarantine[seq] = ("continuity", problem)
+                        continue
                 if action == "officer-enrol":
                     cert = ev["data"]["cert"]
                     tx.add_cert(cert["key_id"], st.sid, cert)

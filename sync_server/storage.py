@@ -125,12 +125,13 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY, office TEXT NOT NULL, expires_unix BIGINT NOT NULL,
     used_by TEXT, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stations (
-    sid TEXT PRIMARY KEY, ref TEXT NOT NULL UNIQUE, office TEXT NOT NULL, number INTEGER NOT NULL,
+    sid TEXT PRIMARY KEY, ref TEXT NOT NULL, office TEXT NOT NULL, number INTEGER NOT NULL,
     origin TEXT NOT NULL UNIQUE, key_id TEXT NOT NULL UNIQUE, public_key TEXT NOT NULL,
     cert TEXT NOT NULL, size BIGINT NOT NULL, root TEXT NOT NULL, verify_state TEXT,
     checkpoint TEXT, cosigned TEXT, forked INTEGER NOT NULL DEFAULT 0, revoked_through BIGINT,
     enrolled_at TEXT NOT NULL, last_push_unix BIGINT, clock_offset BIGINT, enrol_answer TEXT);
 CREATE INDEX IF NOT EXISTS stations_office ON stations (office);
+CREATE INDEX IF NOT EXISTS stations_ref ON stations (ref);
 CREATE TABLE IF NOT EXISTS entries (
     sid TEXT NOT NULL, seq BIGINT NOT NULL, leaf {blob} NOT NULL, dossier TEXT,
     action TEXT NOT NULL, officer TEXT NOT NULL, claimed_time TEXT NOT NULL, quarantine TEXT,
@@ -743,6 +744,11 @@ class Storage(ABC):
             for statement in SCHEMA.format(blob=self.blob_type).split(";"):
                 if statement.strip():
                     tx.conn.execute(statement)
+            self._migrate(tx)
+
+    @abstractmethod
+    def _migrate(self, tx: Tx) -> None:
+        """Bring a database made by an earlier version up to SCHEMA (idempotent)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -808,6 +814,21 @@ class SqliteStorage(Storage):
     def _setup_lock(self, tx: Tx) -> None:
         return  # BEGIN IMMEDIATE already holds the database's only write lock
 
+    def _migrate(self, tx: Tx) -> None:
+        # Before station epochs, `ref` (office/number) was UNIQUE; a replacement PC's log has
+        # the same ref. SQLite cannot drop a column constraint: the table is copied.
+        (ddl,) = tx.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'stations'"
+        ).fetchone()
+        if "ref TEXT NOT NULL UNIQUE" not in ddl:
+            return
+        tx.conn.execute("ALTER TABLE stations RENAME TO stations_before_epochs")
+        tx.conn.execute(ddl.replace("ref TEXT NOT NULL UNIQUE", "ref TEXT NOT NULL"))
+        tx.conn.execute("INSERT INTO stations SELECT * FROM stations_before_epochs")
+        tx.conn.execute("DROP TABLE stations_before_epochs")
+        tx.conn.execute("CREATE INDEX IF NOT EXISTS stations_office ON stations (office)")
+        tx.conn.execute("CREATE INDEX IF NOT EXISTS stations_ref ON stations (ref)")
+
 
 class PostgresStorage(Storage):
     lock_clause = " FOR UPDATE"
@@ -846,6 +867,10 @@ class PostgresStorage(Storage):
 
     def _setup_lock(self, tx: Tx) -> None:
         tx.conn.execute("SELECT pg_advisory_xact_lock(7215061)")
+
+    def _migrate(self, tx: Tx) -> None:
+        # see SqliteStorage._migrate: `ref` is no longer unique (station epochs)
+        tx.conn.execute("ALTER TABLE stations DROP CONSTRAINT IF EXISTS stations_ref_key")
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)

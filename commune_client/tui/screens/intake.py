@@ -28,6 +28,7 @@ from commune_client.procedures import list_procedures
 from commune_client.tui.i18n import get_language, t
 from commune_client.tui.screens.base import CommuneScreen, error_text
 from commune_client.tui.widgets.procedure_picker import ProcedurePicker
+from commune_client.tui.widgets.reattest_dialog import ReattestDialog
 from commune_client.tui.widgets.receipt_preview import ReceiptPreview
 from schemas.catalog import Procedure
 from schemas.types import Email, check_id_number, normalise_phone
@@ -100,6 +101,11 @@ class IntakeScreen(CommuneScreen):
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         self._bindings.key_to_bindings["f6"] = [Binding("f6", "save", t("Lưu"))]
+        station = self.desk.station
+        if station is not None and station.info.epoch:  # a replacement PC: the lost one's receipts
+            self._bindings.key_to_bindings["f4"] = [
+                Binding("f4", "reattest", t("Biên nhận máy cũ"))
+            ]
         kinds = [("CCCD", 1), ("CMND", 2), (t("Hộ chiếu"), 3)]
         channels = [(t("Trực tiếp"), "direct"), (t("Trực tuyến"), "online"),
                     (t("Bưu chính"), "postal")]  # fmt: skip
@@ -315,6 +321,13 @@ class IntakeScreen(CommuneScreen):
         self.reset_form()
         self._status(t("Đã tiếp nhận hồ sơ {code}", code=result["code"]))
         self.app.push_screen(ReceiptPreview(result), lambda _: self.reset_form())
+
+    def action_reattest(self) -> None:
+        def done(result: dict[str, Any] | None) -> None:
+            if result is not None:
+                self._saved(result)
+
+        self.app.push_screen(ReattestDialog(), done)
 
     def reset_form(self) -> None:
         """An empty form for the next citizen, the cursor in the procedure search."""
