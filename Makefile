@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/hub.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(DEMO_DIR) $(HUB_DIR) $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

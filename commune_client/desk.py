@@ -7,7 +7,7 @@ written, then append one signed event in one transaction (`Session.record`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -27,7 +27,15 @@ from schemas.dossier import Applicant, DossierDocument, Representative
 from schemas.lifecycle import TRANSITIONS
 from schemas.types import to_record
 
-__all__ = ["ACTIONS", "act", "calendar", "office_hours", "receive", "update_calendar"]
+__all__ = [
+    "ACTIONS",
+    "act",
+    "calendar",
+    "office_hours",
+    "receive",
+    "record_receive",
+    "update_calendar",
+]
 
 ACTIONS = tuple(TRANSITIONS)  # every action after `receive`, in lifecycle order
 _DATA_MODEL: dict[str, type[BaseModel]] = {
@@ -174,6 +182,12 @@ def receive(
             "data": data,
         }
 
+    return record_receive(session, prepare)
+
+
+def record_receive(session: Session, prepare: Callable[[Store], dict[str, Any]]) -> dict[str, Any]:
+    """Append the `receive` event `prepare` builds (in the write transaction) and answer what
+    the officer hands the citizen: {code, status, due_at, receipt}."""
     appended, state = session.record(prepare)
     assert state is not None
     return {

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from commune_client.clock import iso
+from commune_client.desk import record_receive
 from commune_client.errors import BadInput
 from commune_client.projection import dossier_state
-from commune_client.receipts import build_receipt
 from commune_client.station import Session
 from commune_client.store import Store
 from ledger.errors import LedgerError
@@ -77,15 +77,8 @@ def reattest(session: Session, receipt: Mapping[str, Any], *, now: datetime) -> 
             "data": data,
         }
 
-    appended, state = session.record(prepare)
-    assert state is not None
-    return {
-        "code": state["code"],
-        "status": state["status"],
-        "due_at": state.get("due_at"),
-        "receipt": build_receipt(station, appended.index),
-        "reattested": {"origin": origin, "index": event["seq"]},
-    }
+    result = record_receive(session, prepare)
+    return {**result, "reattested": {"origin": origin, "index": event["seq"]}}
 
 
 def _earlier_epoch(old: str, new: str) -> bool:
