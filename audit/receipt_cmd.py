@@ -75,6 +75,14 @@ def _text(verdict: ReceiptVerdict) -> str:
             f"  {failed.message_vi}",
             f"  {failed.message_en}",
         ]
+        if verdict.reason == "revocation" and all(
+            c.ok is not False for c in verdict.checks if c.name != "revocation"
+        ):  # every other link holds: a lost PC's receipt (docs/audit.md "Lost or stolen")
+            lines.append(
+                "  Biên nhận do máy đã mất cấp sau lần đồng bộ cuối: trạm thay thế có thể xác "
+                "nhận lại (commune reattest) / issued by a lost PC after its last sync: the "
+                "replacement station can re-attest it (commune reattest)"
+            )
     if verdict.code:
         proc = verdict.procedure or {}
         lines.append(

@@ -60,6 +60,8 @@ def test_a_lost_pc_is_replaced_and_its_receipts_reattested(tmp_path: Path) -> No
         refused = audit("receipt", str(write(tmp_path / "lost.json", lost_receipt)),
                         "--trust", str(kit), code=1)  # fmt: skip
         assert refused["reason"] == "revocation"
+        said = run("commune-audit", "receipt", str(tmp_path / "lost.json"), "--trust", str(kit))
+        assert said.returncode == 1 and "commune reattest" in said.stdout.decode()
         audit("receipt", str(write(tmp_path / "synced.json", synced_receipt)),
               "--trust", str(kit), code=0)  # fmt: skip
 
