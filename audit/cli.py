@@ -11,6 +11,9 @@ from typing import NoReturn
 import click
 
 from audit import __version__
+from audit.hub_cmd import evidence_cmd, hub_cmd
+from audit.ledger_cmd import ledger
+from audit.receipt_cmd import receipt_cmd
 from ledger.cliutil import run
 
 
@@ -26,19 +29,10 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 
 # -- verbs (one module each) --
-# receipt: audit/receipt_cmd.py
-from audit.receipt_cmd import receipt_cmd  # noqa: E402
-
-cli.add_command(receipt_cmd)
-# ledger: audit/ledger_cmd.py
-from audit.ledger_cmd import ledger  # noqa: E402
-
-cli.add_command(ledger)
-# hub, evidence: audit/hub_cmd.py
-from audit.hub_cmd import evidence_cmd, hub_cmd  # noqa: E402
-
-cli.add_command(hub_cmd)
-cli.add_command(evidence_cmd)
+cli.add_command(receipt_cmd)  # audit/receipt_cmd.py
+cli.add_command(ledger)  # audit/ledger_cmd.py
+cli.add_command(hub_cmd)  # audit/hub_cmd.py
+cli.add_command(evidence_cmd)  # audit/hub_cmd.py
 
 
 def main() -> NoReturn:

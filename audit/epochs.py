@@ -67,8 +67,8 @@ def _old_station_key(kit: TrustKit, origin: str, station: str) -> tuple[str, dic
 
 
 def check_continuity(kit: TrustKit, origin: str, station: str, event: Mapping[str, Any]) -> Link:
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
-    assert isinstance(data, dict)
+    raw = event.get("data")
+    data: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     expected = previous_origin(origin)
     named, text = data.get("previous_origin"), data.get("checkpoint")
     if expected is None:

@@ -1413,7 +1413,8 @@ def _learn(memo: AuditMemo, verifier: LogVerifier, parsed: Sequence[Any]) -> Non
     for event in parsed:
         if type(event) is not dict:
             continue
-        signer = signers.get(event.get("officer"))  # type: ignore[arg-type]
+        officer = event.get("officer")
+        signer = signers.get(officer) if type(officer) is str else None
         sig = event.get("sig")
         if signer is None or type(sig) is not str:
             continue

@@ -11,33 +11,15 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-import orjson
 
+from audit.evidence import EvidenceInputError, read_trust_kit
 from audit.ledger import AuditInputError, AuditReport, audit_ledger
 from ledger.cliutil import emit_json
 from ledger.errors import LedgerError
 
 __all__ = ["ledger"]
 
-MAX_KIT = 4 * 1024 * 1024  # a province's kit is well under 1 MB
 SHOWN = 200  # findings printed in the human output (all of them are in --json)
-
-
-def _kit(path: Path) -> dict[str, object]:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_KIT + 1)
-    except OSError as exc:
-        raise click.ClickException(f"cannot read the trust kit {path}: {exc.strerror}") from exc
-    if len(data) > MAX_KIT:
-        raise click.ClickException(f"{path} is too large for a trust kit")
-    try:
-        raw = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise click.ClickException(f"the trust kit {path} is not JSON") from exc
-    if not isinstance(raw, dict):
-        raise click.ClickException(f"the trust kit {path} is not a JSON object")
-    return raw
 
 
 @click.command("ledger")
@@ -95,7 +77,10 @@ def ledger(
             raise click.BadParameter(
                 f"{at!r} is not an RFC 3339 time with offset", param_hint="--now"
             )
-    kit = _kit(kit_path)
+    try:
+        kit = read_trust_kit(kit_path)
+    except EvidenceInputError as exc:
+        raise click.ClickException(exc.message) from exc
     try:
         report = audit_ledger(
             file,
