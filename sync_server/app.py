@@ -34,6 +34,7 @@ from schemas.batch import Batch
 from sync_server.dashboard import install as install_dashboard
 from sync_server.errors import HubError
 from sync_server.hub import Hub
+from sync_server.openapi import describe
 from sync_server.storage import StationRow
 
 if TYPE_CHECKING:  # the portal's modules load only in a hub that forwards
@@ -319,14 +320,14 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         header = request.headers.get("authorization")
         return await anyio.to_thread.run_sync(hub.auditor, header)
 
-    @app.get("/v1/audit/offices/{office}", tags=["audit"], openapi_extra=_AUDITOR)
+    @app.get("/v1/audit/offices/{office}", tags=["audit"])
     async def audit_office(office: str, request: Request) -> dict[str, Any]:
         """The office's stations: origin, size, latest cosigned checkpoint, certificates,
         revocation point, fork flag."""
         await auditor(request)
         return await anyio.to_thread.run_sync(hub.audit_office, office)
 
-    @app.get("/v1/audit/stations/{sid}/checkpoints", tags=["audit"], openapi_extra=_AUDITOR)
+    @app.get("/v1/audit/stations/{sid}/checkpoints", tags=["audit"])
     async def audit_checkpoints(
         sid: str, request: Request, after: int = 0, limit: int = 1000
     ) -> dict[str, Any]:
@@ -335,7 +336,7 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         await auditor(request)
         return await anyio.to_thread.run_sync(hub.audit_checkpoints, sid, after, limit)
 
-    @app.get("/v1/audit/stations/{sid}/consistency", tags=["audit"], openapi_extra=_AUDITOR)
+    @app.get("/v1/audit/stations/{sid}/consistency", tags=["audit"])
     async def audit_consistency(
         sid: str, request: Request, first: int, second: int
     ) -> dict[str, Any]:
@@ -343,13 +344,13 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
         await auditor(request)
         return await anyio.to_thread.run_sync(hub.audit_consistency, sid, first, second)
 
-    @app.get("/v1/audit/stations/{sid}/forks", tags=["audit"], openapi_extra=_AUDITOR)
+    @app.get("/v1/audit/stations/{sid}/forks", tags=["audit"])
     async def audit_forks(sid: str, request: Request) -> dict[str, Any]:
         """The fork evidence the hub kept for the station."""
         await auditor(request)
         return await anyio.to_thread.run_sync(hub.audit_forks, sid)
 
-    @app.get("/v1/audit/stations/{sid}/ledger", tags=["audit"], openapi_extra=_AUDITOR)
+    @app.get("/v1/audit/stations/{sid}/ledger", tags=["audit"])
     async def audit_ledger(sid: str, request: Request) -> StreamingResponse:
         """The hub's copy of the log in the `commune export-ledger` format (JSON lines)."""
         await auditor(request)
@@ -360,26 +361,13 @@ def create_app(hub: Hub, portal: PortalService | None = None) -> FastAPI:
     plain_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """The generated document plus the auditors' bearer scheme (routes can name a scheme
-        but not define one)."""
+        """The generated document plus what FastAPI cannot know (`sync_server.openapi`)."""
         if app.openapi_schema is None:
-            doc = plain_openapi()
-            schemes = doc.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes["auditorToken"] = {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An auditor's read-only token (`sync-server auditor token NAME`).",
-            }
-        return app.openapi_schema or {}
+            app.openapi_schema = describe(plain_openapi())
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-_AUDITOR: dict[str, Any] = {
-    "security": [{"auditorToken": []}],
-    "responses": {"401": {"description": "no, unknown, expired or revoked auditor token"}},
-}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:

@@ -73,3 +73,29 @@ def test_the_hub_serves_the_committed_document(live_hub: HubServer) -> None:
     r = httpx.get(f"{live_hub.url}/openapi.json", timeout=10)
     assert r.status_code == 200
     assert r.json() == json.loads(OPENAPI_PATH.read_text(encoding="utf-8")), REGENERATE
+
+
+def test_openapi_document_describes_signatures_and_refusals() -> None:
+    """A client writer learns from the document how to sign and what each refusal looks like:
+    the station signature scheme on every station route, the auditors' bearer scheme on the
+    audit API, and every 4xx as the one error shape (no FastAPI 422 that the hub never sends)."""
+    doc = openapi_document()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["stationSignature"]["name"] == "Signature"
+    assert "RFC 9421" in schemes["stationSignature"]["description"]
+    assert schemes["auditorToken"]["scheme"] == "bearer"
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["Error"]["required"] == ["error", "detail"]
+    push = doc["paths"]["/v1/stations/{sid}/entries"]["post"]
+    assert push["security"] == [{"stationSignature": []}]
+    assert {"400", "401", "403", "404", "409", "413", "415", "422"} <= set(push["responses"])
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/Error", (method, path, status)
+            if path.startswith("/v1/audit/"):
+                assert operation["security"] == [{"auditorToken": []}], path
+            elif path.startswith(("/v1/stations/", "/v1/offices/", "/v1/blobs/")):
+                assert operation["security"] == [{"stationSignature": []}], path
