@@ -450,6 +450,9 @@ class Hub:
         size, start, end = st.size, batch.from_, batch.to
         if start > size:
             raise HubError(409, "gap", f"the hub holds {size} entries; send from {size}", size=size)
+        if start < size:  # entries the hub already holds: a chunk whose answer was lost
+            self.count("entries_resent", min(end, size) - start)
+            self.count("pushes_resending")
         nodes = _TxNodes(tx, sid)
         tree = MerkleTree(nodes, size)
         overlap = tx.leaves(sid, start, min(end, size))

@@ -85,6 +85,14 @@ def test_metrics_count_requests_and_entries(
     assert requests[("GET", "unmatched", "404")] == 1
     assert after["hub_entries_total"] == [({}, n)]
     assert after["hub_pushes_total"] == [({}, 1)]
+    assert "hub_entries_resent_total" not in after  # nothing was sent twice yet
+    with httpx.Client(base_url=live_hub.url, timeout=30) as client:
+        raw = RawStation(live_hub.url, session.station_key, client=client)
+        assert raw.push(f"{OFFICE}-1", batch).status_code == 200  # its answer was "lost"
+    again = _metrics(live_hub.url)
+    assert again["hub_entries_resent_total"] == [({}, n)]
+    assert again["hub_pushes_resending_total"] == [({}, 1)]
+    assert again["hub_entries_total"] == [({}, n)]
     assert any(
         labels.get("route") == "/v1/stations/{sid}/entries" and value == 1
         for labels, value in after["hub_http_request_seconds_count"]
