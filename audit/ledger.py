@@ -119,6 +119,8 @@ class AuditReport:
     dossiers_compared: int = 0
     dossiers_not_compared: list[str] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
+    # entries with a not-before / a not-after / both, and the widths (hours) of closed brackets
+    brackets: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -155,6 +157,7 @@ class AuditReport:
             "dossiers_compared": self.dossiers_compared,
             "dossiers_not_compared": self.dossiers_not_compared,
             "months": self.months,
+            "brackets": self.brackets,
             "counts": self.counts,
             "by_code": self.by_code(),
             "findings": [f.model_dump(mode="json") for f in self.findings],
@@ -1152,7 +1155,8 @@ class _Audit:
         for k in range(len(proven) - 1, -1, -1):
             suffix[k] = min(proven[k][1], suffix[k + 1])
         now, find = self.now, self.find
-        k = 0
+        k = with_before = with_after = 0
+        widths: list[float] = []
         for index, claimed in enumerate(self.claimed):
             while k < len(proven) and proven[k][0] <= index:
                 k += 1
@@ -1161,6 +1165,12 @@ class _Audit:
             after = suffix[k]
             size = self.beacons[index]
             before = time_of.get(size, -math.inf) if size >= 0 else -math.inf
+            if before > -math.inf:
+                with_before += 1
+            if after < math.inf:
+                with_after += 1
+                if before > -math.inf:
+                    widths.append(after - before)
             if before <= claimed <= after and claimed <= now:
                 continue
             late = claimed > min(after, now)
@@ -1192,6 +1202,16 @@ class _Audit:
                 beacon_size=size if size >= 0 else None,
                 cosigned_size=proven[k][0] if k < len(proven) else None,
             )
+
+        widths.sort()
+        self.report.brackets = {
+            "entries": len(self.claimed),
+            "with_not_before": with_before,
+            "with_not_after": with_after,
+            "closed": len(widths),
+            "median_hours": round(widths[len(widths) // 2] / 3600, 2) if widths else None,
+            "widest_hours": round(widths[-1] / 3600, 2) if widths else None,
+        }
 
     # -- dossiers and Biểu 06 --------------------------------------------------------------------
     def _dossiers(self) -> None:

@@ -97,7 +97,14 @@ __all__ = [
 CHUNK_FIRST: Final = 16
 CHUNK_MAX_ENTRIES: Final = 1024
 CHUNK_MAX_BYTES: Final = 256 * 1024  # of JSON entries, before compression
-BLOB_CHUNK: Final = 256 * 1024
+BLOB_CHUNK: Final = 256 * 1024  # the largest piece of a scan in one PATCH
+BLOB_FIRST: Final = 32 * 1024  # the first piece; then sized to the link like the chunks
+BLOB_MIN: Final = 8 * 1024
+# A request should take about this long on the link: a chunk or piece grows (doubles) only
+# while one takes less than CHUNK_SECONDS, and shrinks when one takes more than twice that, so
+# on a 2G link (64 kbit/s, down 10 s a minute) a drop costs a few seconds of sending, while on
+# a good link the chunks grow to their maximum.
+CHUNK_SECONDS: Final = 4.0
 FEED_PAGE: Final = 200
 CLOCK_WARN_SECONDS: Final = 120
 MAX_GAPS: Final = 3  # 409 gap answers in one run before giving up (the hub keeps moving back)
@@ -328,6 +335,15 @@ class _Http:
         if answer is not None:
             self.clock.saw(answer)
         return response
+
+
+def _resize(size: int, took: float, smallest: int, largest: int) -> int:
+    """The next chunk or piece size after one that took `took` seconds (CHUNK_SECONDS)."""
+    if took < CHUNK_SECONDS:
+        return min(size * 2, largest)
+    if took > 2 * CHUNK_SECONDS:
+        return max(size // 2, smallest)
+    return size
 
 
 def _json(response: httpx.Response) -> dict[str, Any] | None:
@@ -866,6 +882,7 @@ class SyncAgent:
         self.http = _Http(client, self.url, session.station_key, self.clock)
         self.report = SyncReport(hub=hub.name, url=self.url)
         self.sid = station_id(station)
+        self.piece = BLOB_FIRST  # the scans' piece size, adapted to the link as they go
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -983,12 +1000,14 @@ class SyncAgent:
                         self.store.set_meta("sync_sent", str(max(sent, end)))
                     report.chunks += 1
                     report.bytes_sent += len(body)
+                    sent_at = time.monotonic()
                     response = self.http.send(
                         "POST",
                         f"/v1/stations/{self.sid}/entries",
                         body=body,
                         headers={"Content-Type": "application/json", "Content-Encoding": "zstd"},
                     )
+            took = time.monotonic() - sent_at
             assert response is not None
             answer = _json(response) or {}
             if response.status_code == 200:
@@ -1003,7 +1022,7 @@ class SyncAgent:
                 report.pushed += accepted - pos
                 report.accepted = accepted
                 pos = accepted
-                chunk = min(chunk * 2, CHUNK_MAX_ENTRIES)
+                chunk = _resize(chunk, took, 1, CHUNK_MAX_ENTRIES)
                 self._emit("push", pos - hub_size, total, started)
                 continue
             code, detail, body_json = _error(response)
@@ -1199,17 +1218,27 @@ class SyncAgent:
         )
         restarts = 0
         while True:
-            piece = data[offset : offset + BLOB_CHUNK]
-            response = self._call(
-                "PATCH",
-                path,
-                body=piece,
-                headers={
-                    "Content-Type": "application/offset+octet-stream",
-                    "Upload-Offset": str(offset),
-                    "Upload-Length": str(size),
-                },
-            )
+            sent: httpx.Response | None = None
+            for attempt in self.policy.retrying():
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:  # a failure: smaller pieces
+                        self.piece = max(BLOB_MIN, self.piece // 2)
+                    piece = data[offset : offset + self.piece]
+                    sent_at = time.monotonic()
+                    sent = self.http.send(
+                        "PATCH",
+                        path,
+                        body=piece,
+                        headers={
+                            "Content-Type": "application/offset+octet-stream",
+                            "Upload-Offset": str(offset),
+                            "Upload-Length": str(size),
+                        },
+                    )
+            assert sent is not None
+            response = sent
+            if len(piece) == self.piece:  # a short last piece says nothing about the link
+                self.piece = _resize(self.piece, time.monotonic() - sent_at, BLOB_MIN, BLOB_CHUNK)
             answer = _json(response) or {}
             code = answer.get("error")
             if response.status_code in (200, 201, 204):
