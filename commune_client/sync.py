@@ -250,7 +250,9 @@ def station_id(station: Station) -> str:
 class RetryPolicy:
     """How hard one sync run tries before it reports "offline"."""
 
-    attempts: int = 4
+    # 8 attempts wait about 16 s in all (full jitter): long enough to ride out a 2G link's
+    # usual 10 s drop inside one run, short enough that "offline" is said within ~20 s
+    attempts: int = 8
     initial: float = 0.5  # seconds; exponential with full jitter
     max_wait: float = 8.0
     sleep: Callable[[float], None] = time.sleep
