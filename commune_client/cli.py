@@ -207,7 +207,11 @@ def server_url(url: str) -> str:
 def http_client() -> Any:
     import httpx
 
-    return httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+    # Idle connections are dropped after 2 s, well before the hub closes them (`sync-server
+    # serve --keep-alive`, 15 s), so a push never races the hub's close of a reused connection.
+    return httpx.Client(
+        timeout=httpx.Timeout(30.0, connect=10.0), limits=httpx.Limits(keepalive_expiry=2.0)
+    )
 
 
 @cli.command()

@@ -98,9 +98,22 @@ def cli(ctx: click.Context, as_json: bool, db: str | None, name: str | None) -> 
     help="The provincial portal's base URL (else SYNC_SERVER_PORTAL_URL); unset: no forwarding.",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--keep-alive",
+    default=15,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds an idle connection stays open; keep a load balancer's idle timeout below it.",
+)
 @click.pass_obj
 def serve(
-    obj: Ctx, db_opt: str | None, host: str, port: int, portal_url: str | None, log_level: str
+    obj: Ctx,
+    db_opt: str | None,
+    host: str,
+    port: int,
+    portal_url: str | None,
+    log_level: str,
+    keep_alive: int,
 ) -> None:
     """Run the hub (uvicorn)."""
     import logging
@@ -136,6 +149,9 @@ def serve(
             port=port,
             log_level="warning",
             access_log=False,
+            # Longer than a client's idle pool (the station keeps idle connections 2 s), so a
+            # request never goes out on a connection the hub is closing at that moment.
+            timeout_keep_alive=keep_alive,
             proxy_headers=os.environ.get("SYNC_SERVER_TRUST_PROXY") == "1",
         )
     finally:
