@@ -50,8 +50,10 @@ def report(s: dict[str, Any]) -> str:
         f"  first sync after the week (s): {s['first_sync_seconds']}",
         f"  one office's day at {s['profile']} (s): {day}  entries {s['day_entries']} "
         f"scans {s['day_scans']}; wire/payload {s['ratio_day']}",
-        f"  re-sent after drops: {s['entries_resent']} entries in {s['pushes_resending']} "
-        f"pushes (of {s['pushes']}), drops {int(s['link_resets']) + int(s['sync_kills'])}",
+        f"  drops: {s['link_resets']} link resets, {s['sync_kills']} PCs killed mid-sync; the "
+        f"agent re-sent {s['retries']} requests, {_kb(s['bytes_resent'])} (largest "
+        f"{_kb(s['largest_resent'])}: one chunk or scan piece each); the hub got "
+        f"{s['entries_resent']} entries again in {s['pushes_resending']} of {s['pushes']} pushes",
         f"  portal drained {s['portal_drain_seconds']} s after the last sync; "
         f"whole run {s['seconds']} s",
     ]

@@ -628,6 +628,11 @@ class SyncReport:
     pushed: int = 0
     chunks: int = 0
     bytes_sent: int = 0
+    # requests sent again after a failure (each re-sends one chunk or one scan piece, nothing
+    # more: the measure of what a dropped link costs), their bytes, and the largest of them
+    retries: int = 0
+    bytes_resent: int = 0
+    largest_resent: int = 0
     blobs_uploaded: int = 0
     pulled: int = 0
     cursor: int = 0
@@ -646,6 +651,11 @@ class SyncReport:
         if self.problem is None:
             self.problem, self.message = problem, message
 
+    def resent(self, size: int) -> None:
+        self.retries += 1
+        self.bytes_resent += size
+        self.largest_resent = max(self.largest_resent, size)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "hub": self.hub,
@@ -659,6 +669,9 @@ class SyncReport:
             "pushed": self.pushed,
             "chunks": self.chunks,
             "bytes_sent": self.bytes_sent,
+            "retries": self.retries,
+            "bytes_resent": self.bytes_resent,
+            "largest_resent": self.largest_resent,
             "blobs_uploaded": self.blobs_uploaded,
             "pulled": self.pulled,
             "cursor": self.cursor,
@@ -997,6 +1010,8 @@ class SyncAgent:
                     if attempt.retry_state.attempt_number > 1:
                         chunk = max(1, chunk // 2)  # a failure: smaller chunks on this link
                     end, body = self._chunk(pos, chunk, local)
+                    if attempt.retry_state.attempt_number > 1:
+                        report.resent(len(body))
                     with self.store.write():
                         sent = int(self.store.meta("sync_sent") or 0)
                         self.store.set_meta("sync_sent", str(max(sent, end)))
@@ -1226,6 +1241,8 @@ class SyncAgent:
                     if attempt.retry_state.attempt_number > 1:  # a failure: smaller pieces
                         self.piece = max(BLOB_MIN, self.piece // 2)
                     piece = data[offset : offset + self.piece]
+                    if attempt.retry_state.attempt_number > 1:
+                        self.report.resent(len(piece))
                     sent_at = time.monotonic()
                     sent = self.http.send(
                         "PATCH",

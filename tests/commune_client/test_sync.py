@@ -608,6 +608,9 @@ def test_a_lost_answer_is_resent_and_nothing_is_doubled(hub: HubServer, tmp_path
         assert proxy.stats.cuts == 1
     assert report.ok and report.accepted == st.store.size() == 12
     assert report.chunks == 2  # the chunk was sent twice: the hub answered the same
+    # the drop cost one chunk (halved before the retry: 8 of the 12 entries), counted as such
+    assert report.retries == 1 and 0 < report.bytes_resent == report.largest_resent
+    assert report.bytes_sent > report.bytes_resent
     with hub.hub.storage.transaction() as tx:
         stored = tx.station(station_id(st))
     assert stored is not None and stored.size == 12

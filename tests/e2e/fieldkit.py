@@ -498,6 +498,7 @@ def sync_until_done(
     """Sync until a run ends with nothing left to push and no problem (the officer presses
     "sync" again after each failure; the TUI does the same every few minutes)."""
     started, runs, offline = time.monotonic(), 0, 0
+    resent = {"retries": 0, "bytes_resent": 0, "largest_resent": 0}
     left = kills
     while runs < max_runs:
         runs += 1
@@ -506,6 +507,9 @@ def sync_until_done(
         if report.get("killed"):
             left -= 1
             continue
+        for k in ("retries", "bytes_resent"):
+            resent[k] += int(report.get(k, 0))
+        resent["largest_resent"] = max(resent["largest_resent"], report.get("largest_resent", 0))
         if report.get("problem") == "offline":
             offline += 1
             time.sleep(1.0)
@@ -517,6 +521,7 @@ def sync_until_done(
                 "seconds": time.monotonic() - started,
                 "runs": runs,
                 "offline_runs": offline,
+                **resent,
                 "report": report,
             }
         left = max(left, 0)
@@ -750,6 +755,7 @@ class FieldRun:
                     "scans": sum(1 for s in day_plans[o.code] if "scan" in s.args),
                     "wire_bytes": links[o.number].stats.wire_bytes,
                     "payload": payload,
+                    **{k: r[k] for k in ("retries", "bytes_resent", "largest_resent")},
                 }
         out["link_stats"] = [links[o.number].stats.__dict__ for o in self.offices]
         out["hub_metrics"] = _metrics(self.hub_url)
@@ -941,6 +947,7 @@ def summarize(fig: dict[str, Any]) -> dict[str, Any]:
     )
     sync_kills = sum(fig["kills"]["sync"].values())
     metrics = fig["hub_metrics"]
+    runs = [*fig["first_sync"].values(), *day.values()]
     audit = fig["audit"]
     check = fig["portal"]["check"]
     rec = fig["portal"]["reconcile"] or {}
@@ -978,6 +985,9 @@ def summarize(fig: dict[str, Any]) -> dict[str, Any]:
         "day_sync_runs": {k: v["runs"] for k, v in day.items()},
         "day_entries": {k: v["payload"]["entries"] for k, v in day.items()},
         "day_scans": {k: v["scans"] for k, v in day.items()},
+        "retries": sum(r["retries"] for r in runs),
+        "bytes_resent": sum(r["bytes_resent"] for r in runs),
+        "largest_resent": max((r["largest_resent"] for r in runs), default=0),
         "entries_resent": int(metrics.get("hub_entries_resent_total", 0)),
         "pushes_resending": int(metrics.get("hub_pushes_resending_total", 0)),
         "pushes": int(metrics.get("hub_pushes_total", 0)),

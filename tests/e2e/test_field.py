@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fieldkit import WEEK, FieldConfig, FieldRun, summarize
 
-from commune_client.sync import CHUNK_MAX_ENTRIES
+from commune_client.sync import BLOB_CHUNK, CHUNK_MAX_BYTES, CHUNK_MAX_ENTRIES
 
 
 def test_two_days_offline_then_2g(tmp_path: Path) -> None:
@@ -48,6 +48,9 @@ def test_two_days_offline_then_2g(tmp_path: Path) -> None:
     )
     assert s["pushes_resending"] <= drops
     assert s["entries_resent"] <= s["pushes_resending"] * CHUNK_MAX_ENTRIES
+    # ... and what the station sent again after a failure was one chunk or one scan piece
+    assert s["largest_resent"] <= max(BLOB_CHUNK, CHUNK_MAX_BYTES)
+    assert s["bytes_resent"] <= s["retries"] * max(BLOB_CHUNK, CHUNK_MAX_BYTES)
     # the transfer went to the other office and its result came back
     transfer = figures["transfer"]
     assert transfer["code"].startswith(transfer["from"])
