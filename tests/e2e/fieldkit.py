@@ -244,6 +244,7 @@ def _work(data_dir: Path, plan_file: Path) -> int:
     done = steps_done(db, plan)
     station = Station.open(data_dir)
     session = station.sign_in(None, PASSPHRASE)
+    print("ready", flush=True)  # the harness times its kill from here: into the work itself
     codes, _ = ledger_actions(db)
     for step in plan:
         if step.i in done:
@@ -425,6 +426,7 @@ def work(office: Office, steps: Sequence[Step], rng: random.Random, kills: int) 
     plan_file.write_text(json.dumps([s.to_json() for s in steps]), encoding="utf-8")
     left = kills
     while True:
+        remaining = len(steps) - len(steps_done(office.db, steps))
         proc = subprocess.Popen(
             [sys.executable, str(Path(__file__)), "work", str(office.data), str(plan_file)],
             stdout=subprocess.PIPE,
@@ -432,14 +434,16 @@ def work(office: Office, steps: Sequence[Step], rng: random.Random, kills: int) 
             text=True,
         )
         timer = None
-        if left > 0:
-            timer = threading.Timer(rng.uniform(0.6, 2.5), proc.send_signal, (signal.SIGKILL,))
-            timer.start()
         assert proc.stdout is not None
         finished = False
         for line in proc.stdout:
             if line.startswith("ack "):
                 office.acked.add(int(line.split()[1]))
+            elif line.strip() == "ready" and left > 0:
+                # a step takes 10-40 ms: the kill lands somewhere in the remaining work
+                delay = rng.uniform(0.0, 0.025 * max(remaining, 1))
+                timer = threading.Timer(delay, proc.send_signal, (signal.SIGKILL,))
+                timer.start()
             elif line.strip() == "done":
                 finished = True
         _, err = proc.communicate(timeout=600)
