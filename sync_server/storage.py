@@ -151,6 +151,8 @@ CREATE TABLE IF NOT EXISTS dossiers (
     state TEXT NOT NULL, participants TEXT NOT NULL, events INTEGER NOT NULL,
     conflicts INTEGER NOT NULL DEFAULT 0, updated_unix BIGINT NOT NULL, portal TEXT);
 CREATE INDEX IF NOT EXISTS dossiers_office ON dossiers (office, status);
+CREATE TABLE IF NOT EXISTS dossier_offices (
+    office TEXT NOT NULL, code TEXT NOT NULL, PRIMARY KEY (office, code));
 CREATE TABLE IF NOT EXISTS dossier_events (
     code TEXT NOT NULL, n INTEGER NOT NULL, sid TEXT NOT NULL, seq BIGINT NOT NULL,
     PRIMARY KEY (code, n));
@@ -495,6 +497,12 @@ class Tx:
         return out
 
     def put_dossiers(self, ds: Sequence[dict[str, Any]], now: int) -> None:
+        # the offices a dossier was transferred to (besides the one that received it): their
+        # stations see its portal state too (`sync_server.portal.store.accepted_since`)
+        self._many(
+            "INSERT INTO dossier_offices (office, code) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(o, d["code"]) for d in ds for o in d["participants"] if o != d["office"]],
+        )
         self._many(
             "INSERT INTO dossiers (code, office, status, version, state, participants, events, "
             "conflicts, updated_unix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -745,6 +753,7 @@ class Storage(ABC):
                 if statement.strip():
                     tx.conn.execute(statement)
             self._migrate(tx)
+            _backfill_dossier_offices(tx)
 
     @abstractmethod
     def _migrate(self, tx: Tx) -> None:
@@ -877,6 +886,20 @@ class PostgresStorage(Storage):
         if conn is not None and (conn.closed or conn.broken):
             self._local.conn = None
         return super()._conn()
+
+
+def _backfill_dossier_offices(tx: Tx) -> None:
+    """Fill `dossier_offices` once in a database made before it existed (idempotent)."""
+    if tx.meta("dossier_offices") is not None:
+        return
+    rows = tx.all(
+        "SELECT code, office, participants FROM dossiers WHERE participants LIKE ?", ("%,%",)
+    )
+    tx._many(
+        "INSERT INTO dossier_offices (office, code) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(o, code) for code, office, parts in rows for o in orjson.loads(parts) if o != office],
+    )
+    tx.set_meta_once("dossier_offices", "1")
 
 
 def open_storage(url: str | None, *, default_dir: Path | None = None) -> Storage:

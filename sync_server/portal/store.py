@@ -218,13 +218,18 @@ def status(tx: Tx, now: int) -> dict[str, Any]:
 
 def accepted_since(tx: Tx, office: str, after: int, limit: int) -> list[tuple[str, int, int]]:
     """(code, accepted version, accepted_unix) of the office's dossiers the portal accepted
-    at or after `after`, oldest first (the station's "accepted by portal" sync state)."""
+    at or after `after`, oldest first (the station's "accepted by portal" sync state): those
+    it received and those transferred to it (`dossier_offices`)."""
     return [
         (r[0], int(r[1]), int(r[2]))
         for r in tx.all(
             "SELECT code, accepted_version, accepted_unix FROM portal_dossiers "
             "WHERE office = ? AND accepted_unix >= ? AND accepted_version > 0 "
-            "ORDER BY accepted_unix, code LIMIT ?",
-            (office, after, limit),
+            "UNION ALL "
+            "SELECT p.code, p.accepted_version, p.accepted_unix FROM dossier_offices o "
+            "JOIN portal_dossiers p ON p.code = o.code "
+            "WHERE o.office = ? AND p.accepted_unix >= ? AND p.accepted_version > 0 "
+            "ORDER BY 3, 1 LIMIT ?",
+            (office, after, office, after, limit),
         )
     ]

@@ -764,6 +764,9 @@ class FieldRun:
         out["link_stats"] = [links[o.number].stats.__dict__ for o in self.offices]
         out["hub_metrics"] = _metrics(self.hub_url)
         out["portal"] = self._drain()
+        # both offices learn that the portal accepted the transferred dossier
+        _parallel([lambda o=o: sync(o) for o in (a, b)])
+        out["transfer"]["sync_state"] = {o.code: _sync_state(o.data, moved) for o in (a, b)}
         return out
 
     def _drain(self) -> dict[str, Any]:
@@ -1007,6 +1010,17 @@ def _status(db: Path, code: str) -> str | None:
         return str(row[0]) if row else None
     finally:
         conn.close()
+
+
+def _sync_state(data: Path, code: str) -> str | None:
+    from commune_client.station import Station
+    from commune_client.sync import sync_states
+
+    station = Station.open(data)
+    try:
+        return sync_states(station, [code]).get(code)
+    finally:
+        station.close()
 
 
 def _outbox_empty(status: dict[str, Any]) -> bool:

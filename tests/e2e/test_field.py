@@ -55,3 +55,5 @@ def test_two_days_offline_then_2g(tmp_path: Path) -> None:
     transfer = figures["transfer"]
     assert transfer["code"].startswith(transfer["from"])
     assert transfer["status"] == {transfer["from"]: "returned", transfer["to"]: "returned"}
+    # ... and both offices see that the provincial portal accepted it
+    assert transfer["sync_state"] == {transfer["from"]: "portal", transfer["to"]: "portal"}
