@@ -45,14 +45,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import struct
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Literal, TypeAlias
+
+from loopserver import LoopServer, close, reset
 
 try:  # Linux: lets a cut wait until the prefix has really left the proxy
     import fcntl
@@ -190,7 +190,7 @@ class _Conn:
     last_activity: float = 0.0
 
 
-class FaultProxy:
+class FaultProxy(LoopServer):
     """Relay 127.0.0.1:`port` to `upstream_host:upstream_port`, injecting the plan's faults."""
 
     def __init__(
@@ -212,11 +212,10 @@ class FaultProxy:
         connection silent in both directions; `duplicate_after_idle=None` replays duplicates
         only when their connection ends; `replay_timeout` bounds one replay.
         """
+        super().__init__(listen_host=listen_host, connect_timeout=connect_timeout)
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.plan = plan if plan is not None else FaultPlan()
-        self.listen_host = listen_host
-        self.connect_timeout = connect_timeout
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout
         self.duplicate_after_idle = duplicate_after_idle
@@ -230,28 +229,11 @@ class FaultProxy:
         self._open = 0  # connections being relayed
         self._pending_replays = 0
 
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._port: int | None = None
-        self._startup_error: BaseException | None = None
         self._closing = False
         self._conns: set[_Conn] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- public, called from the test thread --------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The ephemeral port the proxy listens on."""
-        if self._port is None:
-            raise RuntimeError("FaultProxy is not started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """`http://host:port` of the proxy, for an httpx base_url."""
-        return f"http://{self.listen_host}:{self.port}"
 
     @property
     def stats(self) -> ProxyStats:
@@ -282,35 +264,6 @@ class FaultProxy:
         with self._lock:
             return list(self._plans)
 
-    def start(self) -> FaultProxy:
-        """Start listening; returns self once `port` is known."""
-        if self._thread is not None:
-            raise RuntimeError("FaultProxy already started")
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="faultproxy", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(self.connect_timeout):
-            raise RuntimeError("FaultProxy did not start in time")
-        if self._startup_error is not None:
-            self._thread.join(self.connect_timeout)
-            raise RuntimeError("FaultProxy could not listen") from self._startup_error
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Abort every connection and replay, stop the loop and join the thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if not loop.is_closed():
-            with contextlib.suppress(RuntimeError, TimeoutError):  # loop already stopping
-                future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-                future.result(timeout)
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until no connection is open and no replay is pending; False on timeout.
 
@@ -325,44 +278,7 @@ class FaultProxy:
                 return False
             time.sleep(0.005)
 
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- the loop thread ----------------------------------------------------------------------
-
-    def _run(self, ready: threading.Event) -> None:
-        """Thread body: listen, serve until stopped, then tidy the loop."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._server = loop.run_until_complete(
-                asyncio.start_server(self._serve, self.listen_host, 0)
-            )
-            self._port = self._server.sockets[0].getsockname()[1]
-        except BaseException as exc:  # reported to start()
-            self._startup_error = exc
-            loop.close()
-            ready.set()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _shutdown(self) -> None:
         """Stop accepting, reset every socket, cancel every task."""
@@ -370,9 +286,9 @@ class FaultProxy:
         if self._server is not None:
             self._server.close()
         for conn in list(self._conns):
-            _reset(conn.client)
+            reset(conn.client)
             if conn.upstream is not None:
-                _reset(conn.upstream)
+                reset(conn.upstream)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -428,7 +344,7 @@ class FaultProxy:
         self._conns.add(conn)
         try:
             if self._closing:
-                _reset(c_writer)
+                reset(c_writer)
                 return
             await self._relay(conn, c_reader, c_writer)
         except asyncio.CancelledError:
@@ -454,7 +370,7 @@ class FaultProxy:
         except (OSError, TimeoutError):
             with self._lock:
                 self._stats.upstream_errors += 1
-            _reset(c_writer)
+            reset(c_writer)
             return
         conn.upstream = u_writer
         loop = asyncio.get_running_loop()
@@ -482,11 +398,11 @@ class FaultProxy:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             if graceful and not self._closing:
-                await _close(c_writer, self.io_timeout)
-                await _close(u_writer, self.io_timeout)
+                await close(c_writer, self.io_timeout)
+                await close(u_writer, self.io_timeout)
             else:
-                _reset(c_writer)
-                _reset(u_writer)
+                reset(c_writer)
+                reset(u_writer)
 
     async def _pump(
         self,
@@ -629,24 +545,6 @@ class FaultProxy:
         finally:
             if writer is not None:
                 if self._closing:
-                    _reset(writer)
+                    reset(writer)
                 else:
-                    await _close(writer, self.io_timeout)
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close abruptly: SO_LINGER 0 makes the kernel send RST instead of FIN."""
-    transport = writer.transport
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-async def _close(writer: asyncio.StreamWriter, timeout: float) -> None:
-    """Close politely (FIN after pending data), but never wait longer than `timeout`."""
-    writer.close()
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(timeout):
-            await writer.wait_closed()
+                    await close(writer, self.io_timeout)

@@ -78,15 +78,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import struct
 import subprocess
 import threading
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
+
+from loopserver import LoopServer, close, reset
 
 __all__ = [
     "HEADER",
@@ -269,7 +269,7 @@ class _Conn:
     workers: list[asyncio.Task[str]] = field(default_factory=list)
 
 
-class LinkEmulator:
+class LinkEmulator(LoopServer):
     """Relay `listen_host`:`port` to `upstream_host`:`upstream_port` through an emulated link."""
 
     def __init__(
@@ -294,11 +294,10 @@ class LinkEmulator:
         """
         if down_phase_s is not None and down_phase_s < 0:
             raise ValueError(f"down_phase_s must be >= 0, not {down_phase_s}")
+        super().__init__(listen_host=listen_host, connect_timeout=connect_timeout)
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.seed = seed
-        self.listen_host = listen_host
-        self.connect_timeout = connect_timeout
         self.io_timeout = io_timeout
         self.idle_timeout = idle_timeout
         self._phase_override = down_phase_s
@@ -325,29 +324,12 @@ class LinkEmulator:
 
         self._lanes: dict[Direction, _Lane] = {"up": _Lane(), "down": _Lane()}
         self._next_index = 0
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._port: int | None = None
-        self._startup_error: BaseException | None = None
         self._closing = False
         self._conns: set[_Conn] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler: asyncio.Task[None] | None = None
 
     # -- public, called from the test thread --------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The ephemeral port the emulator listens on."""
-        if self._port is None:
-            raise RuntimeError("LinkEmulator is not started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """`http://host:port` of the emulator, for an httpx base_url."""
-        return f"http://{self.listen_host}:{self.port}"
 
     @property
     def profile(self) -> Profile:
@@ -401,46 +383,6 @@ class LinkEmulator:
             self._enter_down(seconds, action or self._profile.down_action)
 
         self._call(enter())
-
-    def start(self) -> LinkEmulator:
-        """Start listening; returns self once `port` is known."""
-        if self._thread is not None:
-            raise RuntimeError("LinkEmulator already started")
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="linkemu", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(self.connect_timeout):
-            raise RuntimeError("LinkEmulator did not start in time")
-        if self._startup_error is not None:
-            self._thread.join(self.connect_timeout)
-            raise RuntimeError("LinkEmulator could not listen") from self._startup_error
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Reset every connection, stop the loop and join the thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if not loop.is_closed():
-            with contextlib.suppress(RuntimeError, TimeoutError):  # loop already stopping
-                future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-                future.result(timeout)
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-
-    def __enter__(self) -> LinkEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` on the loop and wait for it, so its effect is visible on return."""
@@ -514,9 +456,9 @@ class LinkEmulator:
     def _kill(self, conn: _Conn) -> None:
         """RST both sides of `conn` and stop its tasks."""
         self._conns.discard(conn)
-        _abort(conn.client)
+        reset(conn.client)
         if conn.upstream is not None:
-            _abort(conn.upstream)
+            reset(conn.upstream)
         for task in conn.workers:  # directly: they must not run another step first
             task.cancel()
         if conn.task is not None:
@@ -559,32 +501,8 @@ class LinkEmulator:
 
     # -- the loop thread ----------------------------------------------------------------------
 
-    def _run(self, ready: threading.Event) -> None:
-        """Thread body: listen, serve until stopped, then tidy the loop."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._server = loop.run_until_complete(
-                asyncio.start_server(self._serve, self.listen_host, 0)
-            )
-            self._port = self._server.sockets[0].getsockname()[1]
-            loop.run_until_complete(self._apply_profile(self._profile))
-        except BaseException as exc:  # reported to start()
-            self._startup_error = exc
-            loop.close()
-            ready.set()
-            return
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+    async def _started(self) -> None:
+        await self._apply_profile(self._profile)
 
     async def _shutdown(self) -> None:
         """Stop accepting, reset every socket, cancel every task."""
@@ -615,7 +533,7 @@ class LinkEmulator:
             if self._closing or self._refusing():
                 with self._lock:
                     self._stats.refused += 1
-                _abort(c_writer)
+                reset(c_writer)
                 return
             with self._lock:
                 index = self._next_index
@@ -631,7 +549,7 @@ class LinkEmulator:
         except asyncio.CancelledError:
             # Only a kill or shutdown cancels us. Returning normally matters: on Python 3.11
             # start_server logs a spurious error for a connection callback that ends cancelled.
-            _abort(c_writer)
+            reset(c_writer)
 
     async def _relay(self, conn: _Conn, c_reader: asyncio.StreamReader) -> None:
         """Handshake, then pump and deliver both directions; reset both sides on any error."""
@@ -648,7 +566,7 @@ class LinkEmulator:
         except (OSError, TimeoutError):
             with self._lock:
                 self._stats.upstream_errors += 1
-            _abort(conn.client)
+            reset(conn.client)
             return
         conn.upstream = u_writer
         await asyncio.sleep(self._profile.rtt_s / 2)
@@ -687,11 +605,11 @@ class LinkEmulator:
                 async with asyncio.timeout(1.0):
                     await asyncio.gather(*conn.workers, return_exceptions=True)
             if graceful and not self._closing:
-                await _close(conn.client, self.io_timeout)
-                await _close(u_writer, self.io_timeout)
+                await close(conn.client, self.io_timeout)
+                await close(u_writer, self.io_timeout)
             else:
-                _abort(conn.client)
-                _abort(u_writer)
+                reset(conn.client)
+                reset(u_writer)
 
     async def _pump(self, conn: _Conn, flow: _Flow, reader: asyncio.StreamReader) -> str:
         """Read one direction segment by segment and put each on the link.
@@ -793,21 +711,3 @@ def _rate(bps: float) -> str:
     if bps >= 1_000_000:
         return f"{bps / 1_000_000:g} Mbit/s"
     return f"{bps / 1000:g} kbit/s"
-
-
-def _abort(writer: asyncio.StreamWriter) -> None:
-    """Close abruptly: SO_LINGER 0 makes the kernel send RST instead of FIN."""
-    transport = writer.transport
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-async def _close(writer: asyncio.StreamWriter, timeout: float) -> None:
-    """Close politely (FIN after pending data), but never wait longer than `timeout`."""
-    writer.close()
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(timeout):
-            await writer.wait_closed()
