@@ -110,7 +110,7 @@ CALENDAR: dict[str, Any] = {
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-class LoadPg(BenchPg):  # type: ignore[misc, valid-type]
+class LoadPg(BenchPg):
     """bench/dashboard.py's server (production memory settings, optional kept directory) with
     durability on: an accepted push must survive a power cut at the hub too."""
 

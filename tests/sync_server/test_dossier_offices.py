@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from sync_server.portal.store import accepted_since
-from sync_server.storage import open_storage
+from sync_server.storage import Tx, open_storage
 
 A, B, C = "000.00.31.H56", "000.00.32.H56", "000.00.33.H56"
 
@@ -28,8 +28,8 @@ def _dossier(code: str, office: str, participants: list[str]) -> dict[str, objec
     }
 
 
-def _accept(tx: object, code: str, office: str, at: int) -> None:
-    tx._q(  # type: ignore[attr-defined]
+def _accept(tx: Tx, code: str, office: str, at: int) -> None:
+    tx._q(
         "INSERT INTO portal_dossiers (code, office, day, pstatus, version, pending, next_unix, "
         "accepted_version, accepted_unix, updated_unix) VALUES (?, ?, ?, 4, 3, 0, 0, 3, ?, ?)",
         (code, office, "2026-11-24", at, at),
