@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import socket
 import struct
 import time
@@ -417,6 +418,10 @@ def simulate_command(
         f"Provincial portal simulator ({province}) listening on {server.url}"
         f" (db {path}, faults {fault_rate})"
     )
+    # Ctrl-C and SIGTERM stop it cleanly, even when started with SIGINT ignored (a background
+    # job of a shell without job control inherits that, and Python then keeps it ignored).
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -958,7 +958,7 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
         assert answer["data"] == [entry]
         http.close()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0  # generous: the suite runs two workers on two cores
+        assert proc.wait(10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
