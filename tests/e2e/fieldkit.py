@@ -349,14 +349,6 @@ def _hub(db: str, port: int, portal_url: str, clock_file: str) -> int:
 
 
 # -- the parent: processes and their faults ---------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
     import httpx
 
@@ -570,6 +562,8 @@ class FieldRun:
     """The whole scenario in `root`; `run()` returns the figures and the checks' results."""
 
     def __init__(self, root: Path, config: FieldConfig) -> None:
+        from hubkit import free_port  # here, not at the top: the PC's child never needs the hub
+
         self.root = root
         self.config = config
         self.rng = random.Random(config.seed)
